@@ -1,0 +1,31 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// One binary, three roles: CLI, host-side keeper, and guest PID 1.
+// No Foundation anywhere: the binary is the guest's /init, so its size is boot time.
+let package = Package(
+    name: "kata-runtime",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "kata-runtime", targets: ["kata-runtime"]),
+    ],
+    targets: [
+        // C shims: syscalls Glibc does not wrap, variadic calls Swift cannot make.
+        .target(name: "CShims", path: "Sources/CShims"),
+        // yajl through pkg-config; the static archive is libyajl_s.a.
+        .systemLibrary(name: "CYajl", path: "Sources/CYajl",
+                       providers: [.apt(["libyajl-dev"])]),
+        .target(name: "OCI", dependencies: ["CYajl", "CShims"]),
+        .target(name: "Agent", dependencies: ["CShims"]),
+        .target(name: "Hypervisor", dependencies: ["CShims"]),
+        .target(name: "HostRuntime", dependencies: ["OCI", "Agent", "Hypervisor", "CShims"]),
+        .target(name: "Guest", dependencies: ["OCI", "Agent", "CShims"]),
+        .target(name: "CLI", dependencies: ["HostRuntime", "Guest", "OCI"]),
+        .executableTarget(name: "kata-runtime", dependencies: ["CLI", "Guest"]),
+        .testTarget(name: "OCITests", dependencies: ["OCI"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent"]),
+        .testTarget(name: "HostRuntimeTests", dependencies: ["HostRuntime", "CLI"]),
+        .testTarget(name: "GuestTests", dependencies: ["Guest", "OCI"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["OCI"]),
+    ]
+)

@@ -1,0 +1,121 @@
+/// Requests the host sends to the guest agent, and their encoding.
+public enum Request: Equatable, Sendable {
+    /// Build the container (namespaces, mounts, pivot_root) and stop before execve.
+    case createContainer(CreateContainer)
+    /// execve the container's process.
+    case startContainer
+    /// Deliver `signal` to the process on `stream` (or every container process when `all`).
+    case signal(stream: UInt32, signal: Int32, all: Bool)
+    /// Power the guest off.
+    case shutdown
+
+    public var name: String {
+        switch self {
+        case .createContainer: return "create"
+        case .startContainer: return "start"
+        case .signal(_, let sig, let all): return "signal \(sig)\(all ? " all" : "")"
+        case .shutdown: return "shutdown"
+        }
+    }
+
+    enum Op: UInt8 { case create = 1, start = 2, signal = 3, shutdown = 4 }
+
+    public func encode(into w: inout WireWriter) {
+        switch self {
+        case .createContainer(let c):
+            w.u8(Op.create.rawValue)
+            w.string(c.id); w.blob(c.config); w.string(c.rootfs)
+            w.u32(UInt32(c.binds.count))
+            for b in c.binds { w.string(b.source); w.string(b.guestPath) }
+            w.u32(c.stream)
+        case .startContainer: w.u8(Op.start.rawValue)
+        case .signal(let s, let sig, let all): w.u8(Op.signal.rawValue); w.u32(s); w.i32(sig); w.bool(all)
+        case .shutdown: w.u8(Op.shutdown.rawValue)
+        }
+    }
+
+    public static func decode(_ r: inout WireReader) throws(WireError) -> Request {
+        guard let op = Op(rawValue: try r.u8()) else { throw WireError("unknown request") }
+        switch op {
+        case .create:
+            let id = try r.string(), config = try r.blob(), rootfs = try r.string()
+            let n = Int(try r.u32())
+            guard n <= r.remaining / 8 else { throw WireError("bind count \(n) exceeds message size") }
+            var binds: [BindMap] = []
+            for _ in 0..<n { binds.append(BindMap(source: try r.string(), guestPath: try r.string())) }
+            return .createContainer(CreateContainer(id: id, config: config, rootfs: rootfs, binds: binds, stream: try r.u32()))
+        case .start: return .startContainer
+        case .signal: return .signal(stream: try r.u32(), signal: try r.i32(), all: try r.bool())
+        case .shutdown: return .shutdown
+        }
+    }
+}
+
+/// Where a host bind-mount source appears inside the guest (under the shared directory).
+public struct BindMap: Equatable, Sendable {
+    public var source: String
+    public var guestPath: String
+    public init(source: String, guestPath: String) { self.source = source; self.guestPath = guestPath }
+}
+
+public struct CreateContainer: Equatable, Sendable {
+    public var id: String
+    /// config.json as the user wrote it; the guest parses it with the same OCI code.
+    public var config: [UInt8]
+    /// The container's root directory as the guest sees it.
+    public var rootfs: String
+    public var binds: [BindMap]
+    /// Stream that carries the container process's stdio and exit status.
+    public var stream: UInt32
+    public init(id: String, config: [UInt8], rootfs: String, binds: [BindMap], stream: UInt32) {
+        self.id = id; self.config = config; self.rootfs = rootfs; self.binds = binds; self.stream = stream
+    }
+}
+
+extension Frame {
+    public static func request(_ id: UInt32, _ req: Request) -> Frame {
+        var w = WireWriter()
+        w.u32(id)
+        req.encode(into: &w)
+        return Frame(.request, payload: w.bytes)
+    }
+    public static func response(_ id: UInt32, error: String?) -> Frame {
+        var w = WireWriter()
+        w.u32(id)
+        w.bool(error == nil)
+        w.string(error ?? "")
+        return Frame(.response, payload: w.bytes)
+    }
+    public static func data(_ stream: UInt32, fd: UInt8, _ bytes: ArraySlice<UInt8>) -> Frame {
+        var p: [UInt8] = [fd]
+        p.append(contentsOf: bytes)
+        return Frame(.data, stream: stream, payload: p)
+    }
+    public static func eof(_ stream: UInt32, fd: UInt8) -> Frame { Frame(.eof, stream: stream, payload: [fd]) }
+    public static func credit(_ stream: UInt32, fd: UInt8, _ n: UInt32) -> Frame {
+        var w = WireWriter(); w.u8(fd); w.u32(n)
+        return Frame(.credit, stream: stream, payload: w.bytes)
+    }
+    public static func exit(_ stream: UInt32, status: Int32) -> Frame {
+        var w = WireWriter(); w.i32(status)
+        return Frame(.exit, stream: stream, payload: w.bytes)
+    }
+    public static func text(_ kind: Kind, _ s: String) -> Frame { var w = WireWriter(); w.string(s); return Frame(kind, payload: w.bytes) }
+
+    /// Decodes a request frame into (id, request).
+    public func asRequest() throws(WireError) -> (UInt32, Request) {
+        var r = WireReader(payload)
+        return (try r.u32(), try Request.decode(&r))
+    }
+    /// Decodes a response frame into (id, error or nil).
+    public func asResponse() throws(WireError) -> (UInt32, String?) {
+        var r = WireReader(payload)
+        let id = try r.u32(), ok = try r.bool(), err = try r.string()
+        return (id, ok ? nil : err)
+    }
+    public func asText() throws(WireError) -> String { var r = WireReader(payload); return try r.string() }
+    public func asCredit() throws(WireError) -> (UInt8, UInt32) { var r = WireReader(payload); return (try r.u8(), try r.u32()) }
+    public func asExit() throws(WireError) -> Int32 { var r = WireReader(payload); return try r.i32() }
+    public var fd: UInt8 { payload.first ?? 255 }
+    public var body: ArraySlice<UInt8> { payload.dropFirst() }
+}

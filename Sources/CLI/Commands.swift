@@ -1,0 +1,85 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Agent
+import HostRuntime
+import OCI
+
+/// One runc-style subcommand.
+struct Command: Sendable {
+    let name: String
+    let summary: String
+    let usage: String
+    let flags: [FlagSpec]
+    /// Exact positional count, or a range.
+    let positionals: ClosedRange<Int>
+    let hidden: Bool
+    let run: @Sendable (inout Context, ParsedArgs) throws -> Int32
+
+    init(_ name: String, _ summary: String, usage: String, flags: [FlagSpec] = [], args: ClosedRange<Int>,
+         hidden: Bool = false, run: @escaping @Sendable (inout Context, ParsedArgs) throws -> Int32) {
+        self.name = name; self.summary = summary; self.usage = usage; self.flags = flags
+        positionals = args; self.hidden = hidden; self.run = run
+    }
+}
+
+enum Commands {
+    static let createFlags = [
+        FlagSpec("bundle", "b", value: true), FlagSpec("pid-file", value: true),
+        FlagSpec("console-socket", value: true), FlagSpec("no-pivot"), FlagSpec("no-new-keyring"),
+        FlagSpec("preserve-fds", value: true),
+    ]
+
+    static let all: [Command] = [
+        Command("create", "create a container", usage: "create [command options] <container-id>",
+                flags: createFlags, args: 1...1) { ctx, a in
+            try checkUnsupported(a)
+            _ = try Lifecycle.create(ctx, id: a.positionals[0], bundleDir: a.value("bundle") ?? ".",
+                                     pidFile: a.value("pid-file"), detach: true)
+            return 0
+        },
+        Command("start", "executes the user defined process in a created container", usage: "start <container-id>",
+                args: 1...1) { ctx, a in
+            try Lifecycle.start(ctx, id: a.positionals[0]); return 0
+        },
+        Command("run", "create and run a container", usage: "run [command options] <container-id>",
+                flags: createFlags + [FlagSpec("detach", "d"), FlagSpec("keep")], args: 1...1) { ctx, a in
+            try checkUnsupported(a)
+            return try Run.run(ctx, id: a.positionals[0], bundleDir: a.value("bundle") ?? ".", pidFile: a.value("pid-file"),
+                               detach: a.flag("detach"), keep: a.flag("keep"))
+        },
+        Command("state", "output the state of a container", usage: "state <container-id>", args: 1...1) { ctx, a in
+            print(try Lifecycle.state(ctx, id: a.positionals[0])); return 0
+        },
+        Command("kill", "kill sends the specified signal (default: SIGTERM) to the container's init process",
+                usage: "kill [command options] <container-id> [signal]", flags: [FlagSpec("all", "a")], args: 1...2) { ctx, a in
+            let name = a.positionals.count > 1 ? a.positionals[1] : "SIGTERM"
+            guard let sig = Signals.parse(name) else { throw RuntimeError("unknown signal \"\(name)\"") }
+            try Lifecycle.kill(ctx, id: a.positionals[0], signal: sig, all: a.flag("all")); return 0
+        },
+        Command("delete", "delete any resources held by the container", usage: "delete [command options] <container-id>",
+                flags: [FlagSpec("force", "f")], args: 1...1) { ctx, a in
+            try Lifecycle.delete(ctx, id: a.positionals[0], force: a.flag("force")); return 0
+        },
+        Command("version", "print the version", usage: "version", args: 0...0) { _, _ in
+            print(Version.text); return 0
+        },
+        Command("keeper", "(internal) the host-side process that owns one container's VM",
+                usage: "keeper --ready-fd N <container-id>", flags: [FlagSpec("ready-fd", value: true)],
+                args: 1...1, hidden: true) { ctx, a in
+            let config = try ctx.configuration()
+            let keeper = try Keeper(store: ctx.store, id: a.positionals[0], config: config, log: ctx.logger)
+            return keeper.run(readyFD: Int32(a.value("ready-fd") ?? "") ?? -1)
+        },
+    ]
+
+    static func checkUnsupported(_ a: ParsedArgs) throws(RuntimeError) {
+        if a.value("console-socket") != nil { throw RuntimeError("--console-socket (terminal containers) is not supported yet") }
+    }
+}
+
+enum Version {
+    static let number = "0.1.0"
+    static let specVersion = "1.2.0"
+    static var text: String { "kata-runtime version \(number)\nspec: \(specVersion)" }
+}

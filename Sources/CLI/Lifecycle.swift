@@ -1,0 +1,143 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Agent
+import CShims
+import HostRuntime
+import OCI
+
+/// create / start / kill / delete / state, shared by `run`.
+enum Lifecycle {
+    /// Validates the bundle, starts the keeper, waits until the container is created.
+    /// Returns the keeper's PID. On failure nothing is left behind.
+    static func create(_ ctx: Context, id: String, bundleDir: String, pidFile: String?, detach: Bool) throws(RuntimeError) -> pid_t {
+        try ContainerID.validate(id)
+        _ = try ctx.configuration()
+        let bundle = try Bundle.load(bundleDir)
+        let store = ctx.store
+        _ = try store.create(id)
+        do throws(RuntimeError) {
+            try store.save(ContainerState(id: id, bundle: bundle.path, rootfs: bundle.rootfs, annotations: bundle.spec.annotations))
+            let pipe: (read: Int32, write: Int32)
+            do { pipe = try Posix.pipe() } catch { throw RuntimeError("\(error)") }
+            let args = [Context.selfExecutable()] + ctx.globalArguments + ["keeper", "--ready-fd", String(pipe.write), id]
+            let pid = spawnKeeper(args, keep: pipe.write, detach: detach)
+            close(pipe.write)
+            defer { close(pipe.read) }
+            if pid < 0 { throw RuntimeError("start keeper: \(String(cString: strerror(-pid)))") }
+            let reply = String(decoding: (try? readAll(pipe.read)) ?? [], as: UTF8.self).trimmingNewline
+            if reply != "ok" {
+                var st: Int32 = 0
+                while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+                throw RuntimeError(reply.hasPrefix("error ") ? String(reply.dropFirst(6)) : "keeper exited during create")
+            }
+            if let pf = pidFile {
+                do { try Posix.writeFileAtomic(pf, Array(String(pid).utf8)) }
+                catch { Glibc.kill(pid, SIGKILL); throw RuntimeError("write pid file \(pf): \(error)") }
+            }
+            return pid
+        } catch {
+            store.remove(id)
+            throw error
+        }
+    }
+
+    static func spawnKeeper(_ args: [String], keep: Int32, detach: Bool) -> pid_t {
+        let argv = args.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var keepFDs = [keep]
+        return argv.withUnsafeBufferPointer { a in
+            keepFDs.withUnsafeMutableBufferPointer { k in
+                var o = kata_spawn_opts()
+                o.path = UnsafePointer(a[0]!)
+                o.argv = UnsafePointer(a.baseAddress!)
+                o.fds = (0, 1, 2)
+                o.keep_fds = UnsafePointer(k.baseAddress!)
+                o.n_keep_fds = 1
+                o.setsid = detach ? 1 : 0
+                return kata_spawn(&o)
+            }
+        }
+    }
+
+    static func readAll(_ fd: Int32) throws(SysError) -> [UInt8] {
+        var out: [UInt8] = []
+        while let c = try Posix.readSome(fd), !c.isEmpty { out += c }
+        return out
+    }
+
+    static func start(_ ctx: Context, id: String) throws(RuntimeError) {
+        let store = ctx.store
+        let st = try store.load(id)
+        let lock = try store.lock(id)
+        defer { withExtendedLifetime(lock) {} }
+        switch store.currentStatus(st) {
+        case .created: _ = try ControlSocket.request(stateDir: store.directory(id), "start")
+        case .stopped: throw RuntimeError("cannot start a container that has stopped")
+        case .running, .paused: throw RuntimeError("cannot start an already running container")
+        case .creating: throw RuntimeError("container \(id) is still being created")
+        }
+    }
+
+    static func kill(_ ctx: Context, id: String, signal: Int32, all: Bool) throws(RuntimeError) {
+        let store = ctx.store
+        let st = try store.load(id)
+        switch store.currentStatus(st) {
+        case .stopped: throw RuntimeError("container not running")
+        case .creating: throw RuntimeError("container \(id) is still being created")
+        default: _ = try ControlSocket.request(stateDir: store.directory(id), "kill \(signal) \(all ? 1 : 0)")
+        }
+    }
+
+    static func delete(_ ctx: Context, id: String, force: Bool) throws(RuntimeError) {
+        let store = ctx.store
+        let st: ContainerState
+        do { st = try store.load(id) } catch {
+            // runc: deleting a missing container with --force succeeds.
+            if force && (try? ContainerID.validate(id)) != nil { return }
+            throw error
+        }
+        let lock = try store.lock(id)
+        defer { withExtendedLifetime(lock) {} }
+        let status = store.currentStatus(st)
+        switch status {
+        case .running, .paused:
+            guard force else { throw RuntimeError("cannot delete container \(id) that is not stopped: \(status.rawValue)") }
+            stopKeeper(store, st)
+        case .created, .creating:
+            stopKeeper(store, st)
+        case .stopped:
+            waitGone(st, seconds: 10)
+        }
+        store.remove(id)
+    }
+
+    /// SIGKILLs the container through its keeper and waits for the keeper to finish its teardown.
+    static func stopKeeper(_ store: StateStore, _ st: ContainerState) {
+        _ = try? ControlSocket.request(stateDir: store.directory(st.id), "kill \(SIGKILL) 1", timeoutMs: 5000)
+        if !waitGone(st, seconds: 10), st.pid > 0, ProcessInfo.isAlive(st.pid, startTime: st.pidStartTime) {
+            Glibc.kill(st.pid, SIGKILL)  // its VM processes die with it (PDEATHSIG)
+            waitGone(st, seconds: 5)
+        }
+    }
+
+    @discardableResult
+    static func waitGone(_ st: ContainerState, seconds: Int) -> Bool {
+        guard st.pid > 0 else { return true }
+        for _ in 0..<(seconds * 200) {
+            if !ProcessInfo.isAlive(st.pid, startTime: st.pidStartTime) { return true }
+            usleep(5000)
+        }
+        return false
+    }
+
+    static func state(_ ctx: Context, id: String) throws(RuntimeError) -> String {
+        let store = ctx.store
+        let st = try store.load(id)
+        return JSONWriter.write(st.runcJSON(status: store.currentStatus(st)), pretty: true)
+    }
+}
+
+extension String {
+    var trimmingNewline: String { var s = self; while s.hasSuffix("\n") { s.removeLast() }; return s }
+}

@@ -1,0 +1,76 @@
+#ifndef KATA_SHIMS_H
+#define KATA_SHIMS_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/reboot.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+#include <sys/sysmacros.h>
+#include <termios.h>
+#include <poll.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <grp.h>
+
+// Wait-status macros are not importable into Swift.
+int kata_wifexited(int status);
+int kata_wexitstatus(int status);
+int kata_wifsignaled(int status);
+int kata_wtermsig(int status);
+
+// Variadic or unwrapped calls.
+int kata_fcntl_int(int fd, int cmd, int arg);
+int kata_ioctl_ptr(int fd, unsigned long req, void *arg);
+int kata_prctl(int option, unsigned long arg2);
+int kata_open_mode(const char *path, int flags, mode_t mode);
+int kata_pivot_root(const char *new_root, const char *put_old);
+dev_t kata_makedev(unsigned int major, unsigned int minor);
+pid_t kata_fork(void);
+int kata_execvpe(const char *file, char *const argv[], char *const envp[]);
+int kata_unix_listen(const char *path, int backlog);
+int kata_unix_connect(const char *path);
+int kata_send_fd(int sock, int fd, const void *data, size_t len);
+int kata_recv_fd(int sock, void *data, size_t len, int *fd_out);
+int kata_set_child_subreaper(void);
+int kata_pipe2(int fds[2], int flags);
+int kata_accept(int fd);
+int kata_unshare(int flags);
+int kata_setns(int fd, int nstype);
+int kata_sethostname(const char *name);
+int kata_setdomainname(const char *name);
+int kata_setgroups(size_t n, const gid_t *groups);
+int kata_reboot(int cmd);
+int kata_signalfd(int fd, const sigset_t *mask);
+
+// fork + exec with the setup a VMM helper needs. Returns the child pid, or -errno
+// when exec (or any setup step) failed in the child; the parent learns that through
+// a close-on-exec pipe, so a failed spawn leaves no process behind.
+struct kata_spawn_opts {
+    const char *path;            // executable (absolute, or searched in PATH when search != 0)
+    char *const *argv;
+    char *const *envp;           // NULL: inherit environ
+    int search;
+    int fds[3];                  // stdin/out/err for the child; -1: /dev/null
+    const int *keep_fds;         // extra fds kept open (cloexec cleared) in the child
+    int n_keep_fds;
+    int setsid;
+    int pdeathsig;               // signal sent to the child when its parent dies; 0: none
+    int new_mount_ns;            // private mount namespace for the bind mounts below
+    const char *const *bind_src; // bind mounts made in that namespace before exec
+    const char *const *bind_dst;
+    int n_binds;
+    const char *cwd;
+};
+pid_t kata_spawn(const struct kata_spawn_opts *o);
+
+#endif

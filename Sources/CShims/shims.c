@@ -1,0 +1,172 @@
+#define _GNU_SOURCE
+#include "shims.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+int kata_wifexited(int s) { return WIFEXITED(s); }
+int kata_wexitstatus(int s) { return WEXITSTATUS(s); }
+int kata_wifsignaled(int s) { return WIFSIGNALED(s); }
+int kata_wtermsig(int s) { return WTERMSIG(s); }
+
+int kata_fcntl_int(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }
+int kata_ioctl_ptr(int fd, unsigned long req, void *arg) { return ioctl(fd, req, arg); }
+int kata_prctl(int option, unsigned long arg2) { return prctl(option, arg2, 0, 0, 0); }
+int kata_open_mode(const char *p, int flags, mode_t mode) { return open(p, flags, mode); }
+int kata_pivot_root(const char *n, const char *o) { return (int)syscall(SYS_pivot_root, n, o); }
+dev_t kata_makedev(unsigned int ma, unsigned int mi) { return makedev(ma, mi); }
+pid_t kata_fork(void) { return fork(); }
+int kata_execvpe(const char *f, char *const a[], char *const e[]) { return execvpe(f, a, e); }
+int kata_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+static int fill_addr(struct sockaddr_un *a, const char *path) {
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof a->sun_path) { errno = ENAMETOOLONG; return -1; }
+    strcpy(a->sun_path, path);
+    return 0;
+}
+
+int kata_unix_listen(const char *path, int backlog) {
+    struct sockaddr_un a;
+    if (fill_addr(&a, path) < 0) return -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    unlink(path);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, backlog) < 0) {
+        int e = errno; close(fd); errno = e; return -1;
+    }
+    return fd;
+}
+
+int kata_unix_connect(const char *path) {
+    struct sockaddr_un a;
+    if (fill_addr(&a, path) < 0) return -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) { int e = errno; close(fd); errno = e; return -1; }
+    return fd;
+}
+
+int kata_send_fd(int sock, int fd, const void *data, size_t len) {
+    char byte = 0;
+    struct iovec iov = { .iov_base = len ? (void *)data : &byte, .iov_len = len ? len : 1 };
+    char buf[CMSG_SPACE(sizeof(int))];
+    memset(buf, 0, sizeof buf);
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof buf };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    return sendmsg(sock, &m, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+int kata_recv_fd(int sock, void *data, size_t len, int *fd_out) {
+    struct iovec iov = { .iov_base = data, .iov_len = len };
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof buf };
+    ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+    *fd_out = -1;
+    if (n < 0) return -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            memcpy(fd_out, CMSG_DATA(c), sizeof(int));
+    return (int)n;
+}
+
+// Child side of kata_spawn: only async-signal-safe calls from here on.
+static void child_fail(int pipefd) {
+    int e = errno;
+    (void)!write(pipefd, &e, sizeof e);
+    _exit(127);
+}
+
+static int move_fd(int from, int to) {
+    if (from == to) return fcntl(to, F_SETFD, 0);
+    return dup2(from, to) < 0 ? -1 : 0;
+}
+
+pid_t kata_spawn(const struct kata_spawn_opts *o) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) return -errno;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        close(p[0]); close(p[1]);
+        return -e;
+    }
+    if (pid == 0) {
+        // Signal dispositions: back to default, mask cleared.
+        for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+        sigset_t none; sigemptyset(&none);
+        pthread_sigmask(SIG_SETMASK, &none, NULL);
+        if (o->setsid && setsid() < 0) child_fail(p[1]);
+        if (o->pdeathsig && prctl(PR_SET_PDEATHSIG, o->pdeathsig, 0, 0, 0) < 0) child_fail(p[1]);
+        if (o->new_mount_ns) {
+            if (unshare(CLONE_NEWNS) < 0) child_fail(p[1]);
+            if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) child_fail(p[1]);
+            for (int i = 0; i < o->n_binds; i++)
+                if (mount(o->bind_src[i], o->bind_dst[i], NULL, MS_BIND | MS_REC, NULL) < 0) child_fail(p[1]);
+        }
+        // Move the three stdio fds out of the way first so dup2 cannot clobber them.
+        int src[3];
+        int nullfd = -1;
+        for (int i = 0; i < 3; i++) {
+            int f = o->fds[i];
+            if (f < 0) {
+                if (nullfd < 0) nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+                f = nullfd;
+            }
+            src[i] = fcntl(f, F_DUPFD_CLOEXEC, 10);
+            if (src[i] < 0) child_fail(p[1]);
+        }
+        for (int i = 0; i < 3; i++) if (move_fd(src[i], i) < 0) child_fail(p[1]);
+        // Nothing leaks into the child but stdio and the fds asked for.
+        syscall(SYS_close_range, 3, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
+        for (int i = 0; i < o->n_keep_fds; i++)
+            if (fcntl(o->keep_fds[i], F_SETFD, 0) < 0) child_fail(p[1]);
+        if (o->cwd && chdir(o->cwd) < 0) child_fail(p[1]);
+        extern char **environ;
+        char *const *env = o->envp ? o->envp : environ;
+        if (o->search) execvpe(o->path, o->argv, env);
+        else execve(o->path, o->argv, env);
+        child_fail(p[1]);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(p[1]);
+    int e = 0;
+    ssize_t n;
+    do { n = read(p[0], &e, sizeof e); } while (n < 0 && errno == EINTR);
+    close(p[0]);
+    if (n == sizeof e) {
+        int st;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+        return -e;
+    }
+    return pid;
+}
+int kata_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+int kata_unshare(int flags) { return unshare(flags); }
+int kata_setns(int fd, int nstype) { return setns(fd, nstype); }
+int kata_sethostname(const char *n) { return sethostname(n, strlen(n)); }
+int kata_setdomainname(const char *n) { return setdomainname(n, strlen(n)); }
+int kata_setgroups(size_t n, const gid_t *g) { return setgroups(n, g); }
+int kata_reboot(int cmd) { return reboot(cmd); }
+int kata_signalfd(int fd, const sigset_t *mask) { return signalfd(fd, mask, SFD_CLOEXEC | SFD_NONBLOCK); }
+int kata_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
+
+// As the guest's PID 1 we start with nothing mounted, but the Swift runtime reads
+// /proc/self/exe while it initializes (before main). Priority 101 runs this first.
+__attribute__((constructor(101))) static void kata_pid1_early_proc(void) {
+    if (getpid() != 1) return;
+    mkdir("/proc", 0555);
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+}

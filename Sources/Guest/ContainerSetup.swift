@@ -1,0 +1,194 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Agent
+import CShims
+import OCI
+
+/// Builds the container's world inside the current (forked) process: namespaces,
+/// mounts, pivot_root, hostname, rlimits; then, on start, user and execve.
+/// Runs in a single-threaded child, so plain Swift is safe between fork and exec.
+public struct ContainerSetup {
+    public let spec: Spec
+    public let process: OCI.Process
+    public let rootfs: String
+    public let binds: [BindMap]
+
+    public init(spec: Spec, rootfs: String, binds: [BindMap]) throws(SetupError) {
+        guard let p = spec.process else { throw SetupError("config.json has no process") }
+        self.spec = spec; self.process = p; self.rootfs = rootfs; self.binds = binds
+    }
+
+    /// Everything up to the point where only execve is left. Returns the executable path.
+    public func prepare() throws(SetupError) -> String {
+        try unshareNamespaces()
+        try setupRootfs()
+        try applyProcessLimits()
+        return try lookupExecutable()
+    }
+
+    func unshareNamespaces() throws(SetupError) {
+        var flags: Int32 = 0
+        for ns in spec.linux.namespaces where ns.type != "pid" && ns.type != "user" && ns.type != "time" {
+            flags |= Namespaces.flags[ns.type] ?? 0
+        }
+        if spec.linux.has("user") { throw SetupError("user namespaces are not supported yet") }
+        if flags != 0 && kata_unshare(flags) != 0 { throw .sys("unshare namespaces") }
+        if spec.linux.has("uts") {
+            if let h = spec.hostname, kata_sethostname(h) != 0 { throw .sys("sethostname \(h)") }
+            if let d = spec.domainname, kata_setdomainname(d) != 0 { throw .sys("setdomainname \(d)") }
+        }
+    }
+
+    func setupRootfs() throws(SetupError) {
+        let hasMountNS = spec.linux.has("mount")
+        if hasMountNS {
+            var prop = (MS_SLAVE | MS_REC)
+            if let p = spec.linux.rootfsPropagation, let f = MountOptions.propagations[p] { prop = f }
+            if mount("", "/", "", prop, nil) != 0 { throw .sys("make / \(spec.linux.rootfsPropagation ?? "rslave")") }
+        }
+        // pivot_root needs the new root to be a mount point.
+        if mount(rootfs, rootfs, "", (MS_BIND | MS_REC), nil) != 0 { throw .sys("bind rootfs \(rootfs)") }
+        var devIsTmpfs = false
+        for m in spec.mounts {
+            try mountOne(m)
+            if m.destination == "/dev" && !m.isBind { devIsTmpfs = true }
+        }
+        if devIsTmpfs { try Devices.createDefaults(rootfs + "/dev") }
+        for d in spec.linux.devices { try Devices.create(d, under: rootfs) }
+        if hasMountNS {
+            if chdir(rootfs) != 0 { throw .sys("chdir \(rootfs)") }
+            if kata_pivot_root(".", ".") != 0 { throw .sys("pivot_root") }
+            if umount2(".", MNT_DETACH) != 0 { throw .sys("unmount old root") }
+            if chdir("/") != 0 { throw .sys("chdir /") }
+        } else {
+            if chroot(rootfs) != 0 || chdir("/") != 0 { throw .sys("chroot \(rootfs)") }
+        }
+        for p in spec.linux.maskedPaths { try mask(p) }
+        for p in spec.linux.readonlyPaths { try readonly(p) }
+        for (k, v) in spec.linux.sysctl {
+            let path = "/proc/sys/" + k.replacingOccurrences(".", "/")
+            do { try Posix.writeFileAtomicInPlace(path, Array(v.utf8)) } catch { throw SetupError("sysctl \(k): \(error)") }
+        }
+        if spec.root?.readonly == true {
+            if mount("", "/", "", (MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC), nil) != 0 { throw .sys("remount / read-only") }
+        }
+    }
+
+    /// Where a bind source lives in the guest: the host shared it under the shared directory.
+    func guestSource(_ m: Spec.Mount) throws(SetupError) -> String {
+        let src = m.source ?? ""
+        if let b = binds.first(where: { $0.source == src }) { return b.guestPath }
+        throw SetupError("bind mount source \(src) for \(m.destination) was not shared with the VM")
+    }
+
+    func mountOne(_ m: Spec.Mount) throws(SetupError) {
+        let opts = MountOptions(m.options)
+        let dest = SecureJoin.join(rootfs, m.destination)
+        let type = m.type ?? (opts.bind ? "bind" : "none")
+        if m.isBind {
+            let src = try guestSource(m)
+            var st = stat()
+            if stat(src, &st) != 0 { throw .sys("bind mount source \(m.source ?? "")") }
+            try ensure(dest, directory: (st.st_mode & S_IFMT) == S_IFDIR)
+            var f = (MS_BIND)
+            if opts.recursive { f |= (MS_REC) }
+            if mount(src, dest, "", f, nil) != 0 { throw .sys("bind mount \(m.source ?? "") on \(m.destination)") }
+            let remount = opts.flags & ~(MS_REMOUNT)
+            if remount != 0 && mount("", dest, "", (MS_REMOUNT | MS_BIND) | remount, nil) != 0 {
+                throw .sys("remount \(m.destination) with \(m.options.joined(separator: ","))")
+            }
+        } else {
+            try ensure(dest, directory: true)
+            var fstype = type
+            if type == "cgroup" { fstype = "cgroup2" }  // the guest kernel runs the unified hierarchy
+            let data = opts.dataString
+            let r = data.isEmpty ? mount(m.source ?? type, dest, fstype, opts.flags, nil)
+                                 : mount(m.source ?? type, dest, fstype, opts.flags, data)
+            if r != 0 {
+                if type == "cgroup" { return }  // optional in a VM: a missing controller must not fail the container
+                throw .sys("mount \(type) on \(m.destination)")
+            }
+        }
+        for p in opts.propagation where mount("", dest, "", p, nil) != 0 {
+            throw .sys("set propagation of \(m.destination)")
+        }
+    }
+
+    func ensure(_ path: String, directory: Bool) throws(SetupError) {
+        if Posix.exists(path) { return }
+        if directory {
+            do { try Posix.mkdirAll(path) } catch { throw SetupError("create mount point \(path): \(error)") }
+        } else {
+            let parent = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+            do { try Posix.mkdirAll(parent) } catch { throw SetupError("create mount point \(path): \(error)") }
+            let fd = kata_open_mode(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
+            if fd < 0 { throw .sys("create mount point \(path)") }
+            close(fd)
+        }
+    }
+
+    func mask(_ p: String) throws(SetupError) {
+        var st = stat()
+        guard stat(p, &st) == 0 else { return }
+        let r = (st.st_mode & S_IFMT) == S_IFDIR ? mount("tmpfs", p, "tmpfs", (MS_RDONLY), nil)
+                                                 : mount("/dev/null", p, "", (MS_BIND), nil)
+        if r != 0 { throw .sys("mask \(p)") }
+    }
+
+    func readonly(_ p: String) throws(SetupError) {
+        guard Posix.exists(p) else { return }
+        if mount(p, p, "", (MS_BIND | MS_REC), nil) != 0 { throw .sys("bind \(p) read-only") }
+        if mount("", p, "", (MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC), nil) != 0 { throw .sys("remount \(p) read-only") }
+    }
+
+    func applyProcessLimits() throws(SetupError) {
+        for r in process.rlimits {
+            var l = rlimit(rlim_cur: rlim_t(r.soft), rlim_max: rlim_t(r.hard))
+            guard let res = Rlimits.resource(r.type) else { continue }
+            if setrlimit(__rlimit_resource_t(UInt32(res)), &l) != 0 { throw .sys("setrlimit \(r.type)") }
+        }
+        if let adj = process.oomScoreAdj {
+            do { try Posix.writeFileAtomicInPlace("/proc/self/oom_score_adj", Array(String(adj).utf8)) }
+            catch { throw SetupError("oom_score_adj: \(error)") }
+        }
+        let cwd = process.cwd
+        if !Posix.isDirectory(cwd) { try? Posix.mkdirAll(cwd) }
+        if chdir(cwd) != 0 { throw .sys("chdir to cwd \(cwd)") }
+    }
+
+    /// PATH lookup as exec.LookPath does, with runc's error text.
+    public func lookupExecutable() throws(SetupError) -> String {
+        let name = process.args[0]
+        if name.contains("/") {
+            guard access(name, X_OK) == 0 else { throw .sys("exec: \"\(name)\"") }
+            return name
+        }
+        let path = process.env.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
+            ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        for dir in path.split(separator: ":", omittingEmptySubsequences: false) {
+            let cand = (dir.isEmpty ? "." : String(dir)) + "/" + name
+            var st = stat()
+            if stat(cand, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(cand, X_OK) == 0 { return cand }
+        }
+        throw SetupError("exec: \"\(name)\": executable file not found in $PATH")
+    }
+
+    /// Drops to the process's user and replaces this process; returns only on failure.
+    public func exec(_ executable: String) -> SetupError {
+        var groups = process.additionalGids.map { gid_t($0) }
+        if kata_setgroups(groups.count, &groups) != 0 { return .sys("setgroups") }
+        if setgid(process.gid) != 0 { return .sys("setgid \(process.gid)") }
+        if setuid(process.uid) != 0 { return .sys("setuid \(process.uid)") }
+        if let m = process.umask { umask(mode_t(m)) }
+        if process.noNewPrivileges { _ = kata_prctl(38 /* PR_SET_NO_NEW_PRIVS */, 1) }
+        let argv = Posix.cString(process.args)
+        let envp = Posix.cString(process.env)
+        execve(executable, argv, envp)
+        return .sys("exec \(executable)")
+    }
+}
+
+extension String {
+    func replacingOccurrences(_ a: Character, _ b: Character) -> String { String(map { $0 == a ? b : $0 }) }
+}

@@ -1,0 +1,298 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Agent
+import CShims
+import Hypervisor
+import OCI
+
+/// The long-lived host process of one container. It owns the VM, relays the container
+/// process's stdio between its own fds 0/1/2 and the guest, answers the CLI on its
+/// control socket, forwards the signals it receives, and exits with the container's
+/// exit status. Its PID is what --pid-file gets, so docker's shim and conmon can reap it.
+public final class Keeper {
+    let store: StateStore
+    let config: Configuration
+    let log: Logger
+    var state: ContainerState
+    let dir: String
+    var vm: VirtualMachine?
+    var channel: Channel!
+    var stdinWindow = SendWindow()
+    var nextRequest: UInt32 = 1
+    var pending: [UInt32: (fd: Int32, op: String)] = [:]
+    var controls: [Int32] = []
+    var ctlListen: Int32 = -1
+    var sigfd: Int32 = -1
+    var stdinOpen = true
+    var started = false
+    var exitCode: Int32?
+    static let stream: UInt32 = 1
+    static let forwarded: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGALRM]
+
+    public init(store: StateStore, id: String, config: Configuration, log: Logger) throws(RuntimeError) {
+        self.store = store; self.config = config; self.log = log
+        state = try store.load(id)
+        dir = store.directory(id)
+    }
+
+    /// Boots, creates the container, reports to the CLI over `readyFD`, then serves until
+    /// the container exits. Returns the exit status for the keeper to exit with.
+    public func run(readyFD: Int32) -> Int32 {
+        if readyFD >= 0 { Posix.setCloexec(readyFD) }  // the VM's processes must not hold it open
+        state.pid = getpid()
+        state.pidStartTime = ProcessInfo.stat(getpid())?.startTime ?? 0
+        setupSignals()
+        do {
+            try? store.save(state)
+            try boot()
+            state.status = .created
+            try store.save(state)
+        } catch {
+            log.error(error.description)
+            if log.debugEnabled, let console = try? Posix.readFile(dir + "/console.log") {
+                log.debug("guest console:\n" + String(decoding: console, as: UTF8.self))
+            }
+            report(readyFD, "error " + error.description)
+            teardown()
+            return 1
+        }
+        report(readyFD, "ok")
+        serve()
+        return finish()
+    }
+
+    func report(_ fd: Int32, _ line: String) {
+        guard fd >= 0 else { return }
+        try? Posix.writeAll(fd, Array((line + "\n").utf8))
+        close(fd)
+    }
+
+    func setupSignals() {
+        signal(SIGPIPE, SIG_IGN)
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGCHLD)
+        for s in Self.forwarded { sigaddset(&set, s) }
+        sigprocmask(SIG_BLOCK, &set, nil)
+        sigfd = kata_signalfd(-1, &set)
+    }
+
+    func boot() throws(RuntimeError) {
+        if chdir(dir) != 0 { throw RuntimeError("chdir \(dir): \(String(cString: strerror(errno)))") }
+        let bundle = try Bundle.load(state.bundle)
+        let shared = dir + "/shared"
+        let (hostShares, guestBinds) = try bundle.shares(sharedDir: shared, guestDir: "/run/kata/shared")
+        for s in hostShares { try makeMountPoint(s.target, like: s.source) }
+        let vm = try makeVM(shared: shared, binds: hostShares)
+        self.vm = vm
+        let t0 = Posix.monotonicNanos()
+        let fd: Int32
+        do { fd = try vm.start() } catch { throw RuntimeError("start VM: \(error.description)") }
+        channel = Channel(fd: fd)
+        let ready = try waitFrame(.ready, what: "guest agent")
+        log.debug("guest agent ready after \((Posix.monotonicNanos() - t0) / 1_000_000) ms, kernel \((try? ready.asText()) ?? "?")")
+        let req = CreateContainer(id: state.id, config: bundle.configBytes, rootfs: "/run/kata/shared/rootfs",
+                                  binds: guestBinds, stream: Self.stream)
+        channel.send(.request(0, .createContainer(req)))
+        let resp = try waitFrame(.response, what: "create")
+        if let err = (try? resp.asResponse())?.1 { throw RuntimeError(err) }
+        ctlListen = kata_unix_listen(ControlSocket.name, 16)
+        if ctlListen < 0 { throw RuntimeError("listen on control socket: \(String(cString: strerror(errno)))") }
+    }
+
+    func makeVM(shared: String, binds: [(source: String, target: String)]) throws(RuntimeError) -> VirtualMachine {
+        var backend = config.hypervisor
+        let probe = Accelerator.probe()
+        if backend == "auto" { backend = probe.usable ? "builtin" : "qemu" }
+        if backend == "builtin" {
+            // The built-in VMM is tracked separately; until it lands QEMU serves every host.
+            log.debug("built-in VMM not available yet; using QEMU")
+        }
+        var accel = config.accel
+        if accel == "auto" { accel = probe.usable ? "kvm" : "tcg" }
+        let vmc = VMConfig(kernel: config.kernel, initrd: config.initrd, vcpus: config.vcpus, memoryMiB: config.memoryMiB,
+                           kernelParams: config.kernelParams.split(separator: " ").map(String.init),
+                           stateDir: dir, sharedDir: shared, binds: binds,
+                           bootTimeoutSeconds: config.bootTimeout, debug: log.debugEnabled)
+        return QEMU(config: vmc, qemuPath: config.qemuPath, virtiofsdPath: config.virtiofsdPath, accel: accel)
+    }
+
+    func makeMountPoint(_ target: String, like source: String) throws(RuntimeError) {
+        do {
+            if Posix.isDirectory(source) { try Posix.mkdirAll(target) } else {
+                try Posix.mkdirAll(String(target[..<target.lastIndex(of: "/")!]))
+                let fd = kata_open_mode(target, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+                if fd < 0 { throw SysError("create \(target)") }
+                close(fd)
+            }
+        } catch { throw RuntimeError("prepare shared directory: \(error)") }
+    }
+
+    /// Waits for a frame of `kind` during boot, failing if the VM dies first.
+    func waitFrame(_ kind: Frame.Kind, what: String) throws(RuntimeError) -> Frame {
+        let deadline = Posix.monotonicNanos() + UInt64(config.bootTimeout) * 1_000_000_000
+        while Posix.monotonicNanos() < deadline {
+            let f: Frame?
+            do { f = try channel.waitFrame(timeoutMs: 200) } catch { throw RuntimeError("agent protocol: \(error)") }
+            if let f {
+                if f.kind == kind { return f }
+                if f.kind == .log { log.debug("guest: \((try? f.asText()) ?? "")") }
+                continue
+            }
+            if channel.isClosed { break }
+        }
+        let console = vm?.consoleTail() ?? ""
+        throw RuntimeError("no \(what) reply from the VM" + (console.isEmpty ? "" : "; guest console: " + console))
+    }
+
+    // MARK: serving
+
+    func serve() {
+        while exitCode == nil {
+            var fds: [pollfd] = [
+                pollfd(fd: channel.fd, events: Int16(POLLIN) | (channel.wantsWrite ? Int16(POLLOUT) : 0), revents: 0),
+                pollfd(fd: sigfd, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: ctlListen, events: Int16(POLLIN), revents: 0),
+            ]
+            let readStdin = started && stdinOpen && stdinWindow.chunk(Self.stream, fd: 0) > 0
+            fds.append(pollfd(fd: readStdin ? 0 : -1, events: Int16(POLLIN), revents: 0))
+            for c in controls { fds.append(pollfd(fd: c, events: Int16(POLLIN), revents: 0)) }
+            if poll(&fds, nfds_t(fds.count), -1) < 0 && errno != EINTR { log.error("poll: \(SysError("poll"))"); break }
+            channel.flush()
+            if fds[0].revents != 0 { handleChannel() }
+            if fds[1].revents != 0 { handleSignals() }
+            if fds[2].revents != 0 { acceptControl() }
+            if fds[3].revents != 0 { pumpStdin() }
+            for p in fds.dropFirst(4) where p.revents != 0 { handleControl(p.fd) }
+        }
+    }
+
+    func handleChannel() {
+        let frames: [Frame]
+        do { frames = try channel.receive() } catch {
+            log.error("agent protocol: \(error)"); exitCode = 255; return
+        }
+        for f in frames { handle(f) }
+        if channel.isClosed && exitCode == nil {
+            log.error("the VM closed the agent channel; guest console: \(vm?.consoleTail() ?? "")")
+            exitCode = 255
+        }
+    }
+
+    func handle(_ f: Frame) {
+        switch f.kind {
+        case .data:
+            let out: Int32 = f.fd == 2 ? 2 : 1
+            try? Posix.writeAll(out, f.body)  // a reader that went away loses output, not the container
+            channel.send(.credit(f.stream, fd: f.fd, UInt32(f.body.count)))
+        case .credit:
+            if let (fd, n) = try? f.asCredit() { stdinWindow.grant(f.stream, fd: fd, Int(n)) }
+        case .exit:
+            let st = (try? f.asExit()) ?? 255 << 8
+            exitCode = Posix.exitCode(fromWaitStatus: st)
+        case .response:
+            guard let (id, err) = try? f.asResponse(), let p = pending.removeValue(forKey: id) else { return }
+            if err == nil && p.op == "start" {
+                started = true
+                state.status = .running
+                try? store.save(state)
+            }
+            reply(p.fd, err.map { "error " + $0 } ?? "ok")
+        case .log:
+            log.debug("guest: \((try? f.asText()) ?? "")")
+        default:
+            break
+        }
+    }
+
+    func handleSignals() {
+        var info = signalfd_siginfo()
+        while read(sigfd, &info, MemoryLayout<signalfd_siginfo>.size) > 0 {
+            let sig = Int32(info.ssi_signo)
+            if sig == SIGCHLD { checkVM(); continue }
+            send(.signal(stream: Self.stream, signal: sig, all: false), replyTo: -1, op: "signal")
+        }
+    }
+
+    func checkVM() {
+        for pid in vm?.processes ?? [] {
+            var st: Int32 = 0
+            if waitpid(pid, &st, WNOHANG) == pid && exitCode == nil {
+                log.error("VM process \(pid) exited unexpectedly; guest console: \(vm?.consoleTail() ?? "")")
+                exitCode = 255
+            }
+        }
+    }
+
+    func pumpStdin() {
+        let n = stdinWindow.chunk(Self.stream, fd: 0)
+        let data: [UInt8]?
+        do { data = try Posix.readSome(0, max: n) } catch { data = [] }
+        guard let d = data else { return }
+        if d.isEmpty {
+            stdinOpen = false
+            channel.send(.eof(Self.stream, fd: 0))
+            return
+        }
+        stdinWindow.spend(Self.stream, fd: 0, d.count)
+        channel.send(.data(Self.stream, fd: 0, d[...]))
+    }
+
+    func send(_ req: Request, replyTo fd: Int32, op: String) {
+        let id = nextRequest
+        nextRequest &+= 1
+        if nextRequest == 0 { nextRequest = 1 }
+        if fd >= 0 { pending[id] = (fd, op) }
+        channel.send(.request(id, req))
+    }
+
+    // MARK: control socket
+
+    func acceptControl() {
+        let fd = kata_accept(ctlListen)
+        if fd >= 0 { controls.append(fd) }
+    }
+
+    func handleControl(_ fd: Int32) {
+        let line = String(decoding: ((try? Posix.readSome(fd, max: 4096)) ?? nil) ?? [], as: UTF8.self).trimmingNewlines
+        let words = line.split(separator: " ").map(String.init)
+        switch words.first {
+        case "start":
+            if started { reply(fd, "error cannot start an already running container"); return }
+            send(.startContainer, replyTo: fd, op: "start")
+        case "kill":
+            guard words.count == 3, let sig = Int32(words[1]) else { reply(fd, "error bad kill request"); return }
+            send(.signal(stream: Self.stream, signal: sig, all: words[2] == "1"), replyTo: fd, op: "kill")
+        default:
+            reply(fd, "error unknown request \"\(line)\"")
+        }
+        controls.removeAll { $0 == fd }
+    }
+
+    func reply(_ fd: Int32, _ line: String) {
+        guard fd >= 0 else { return }
+        try? Posix.writeAll(fd, Array((line + "\n").utf8))
+        close(fd)
+        controls.removeAll { $0 == fd }
+    }
+
+    // MARK: ending
+
+    func finish() -> Int32 {
+        let code = exitCode ?? 255
+        state.status = .stopped
+        state.exitStatus = code
+        try? store.save(state)
+        for (_, p) in pending { reply(p.fd, "error container exited") }
+        teardown()
+        return code
+    }
+
+    func teardown() {
+        vm?.stop()
+        for c in controls { close(c) }
+        if ctlListen >= 0 { close(ctlListen); unlink(ControlSocket.name) }
+        SharedDirectory.remove(dir + "/shared")
+    }
+}

@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What every backend needs to boot one container's VM.
+public struct VMConfig: Sendable {
+    public var kernel: String
+    public var initrd: String
+    public var vcpus: Int
+    public var memoryMiB: Int
+    public var kernelParams: [String]
+    /// Sockets and logs go here; it is the backend processes' working directory.
+    public var stateDir: String
+    /// The host directory the guest mounts over virtio-fs with tag `shareTag`.
+    public var sharedDir: String
+    /// Bind mounts into `sharedDir`, made in a private mount namespace so that they
+    /// vanish with the VM instead of leaking into the host.
+    public var binds: [(source: String, target: String)]
+    public var bootTimeoutSeconds: Int
+    public var debug: Bool
+
+    public static let shareTag = "kataShared"
+
+    public init(kernel: String, initrd: String, vcpus: Int, memoryMiB: Int, kernelParams: [String],
+                stateDir: String, sharedDir: String, binds: [(source: String, target: String)],
+                bootTimeoutSeconds: Int, debug: Bool) {
+        self.kernel = kernel; self.initrd = initrd; self.vcpus = vcpus; self.memoryMiB = memoryMiB
+        self.kernelParams = kernelParams; self.stateDir = stateDir; self.sharedDir = sharedDir
+        self.binds = binds; self.bootTimeoutSeconds = bootTimeoutSeconds; self.debug = debug
+    }
+}
+
+public struct VMError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+/// A booted (or booting) VM. The agent channel is a byte stream to the guest's
+/// "agent" port; the caller speaks the agent protocol over it.
+public protocol VirtualMachine: AnyObject {
+    /// Starts the VM and returns the host end of the agent channel once connected.
+    func start() throws(VMError) -> Int32
+    /// Stops everything the backend started; safe to call twice.
+    func stop()
+    /// Host processes the backend owns (for reaping); the VM is gone if one exits.
+    var processes: [pid_t] { get }
+    /// The last lines of the guest console, for error messages.
+    func consoleTail() -> String
+}
