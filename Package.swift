@@ -18,6 +18,10 @@ let package = Package(
         .target(name: "OCI", dependencies: ["CYajl", "CShims"]),
         .target(name: "Agent", dependencies: ["CShims"]),
         .target(name: "Hypervisor", dependencies: ["CShims"]),
+        // linux/kvm.h and ioctl numbers for the built-in VMM.
+        .target(name: "CKVM", path: "Sources/CKVM"),
+        // The built-in VMM: /dev/kvm, guest memory, x86_64 boot, devices.
+        .target(name: "VMM", dependencies: ["CKVM", "Agent", "Hypervisor"]),
         .target(name: "HostRuntime", dependencies: ["OCI", "Agent", "Hypervisor", "CShims"]),
         .target(name: "Guest", dependencies: ["OCI", "Agent", "CShims"]),
         .target(name: "CLI", dependencies: ["HostRuntime", "Guest", "OCI"]),
@@ -26,6 +30,7 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: ["Agent"]),
         .testTarget(name: "HostRuntimeTests", dependencies: ["HostRuntime", "CLI"]),
         .testTarget(name: "GuestTests", dependencies: ["Guest", "OCI"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["OCI"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["OCI", "CShims"]),
+        .testTarget(name: "VMMTests", dependencies: ["VMM"]),
     ]
 )

@@ -20,8 +20,10 @@ OUTPUT=$2
 [ -f "$INIT" ] && [ -x "$INIT" ] || { echo "build-initramfs: $INIT is not an executable file" >&2; exit 1; }
 command -v cpio >/dev/null || { echo "build-initramfs: cpio not found (apt-get install cpio)" >&2; exit 1; }
 
+OUT_DIR=$(cd "$(dirname "$OUTPUT")" && pwd)
+TMP_OUT="$OUT_DIR/.$(basename "$OUTPUT").tmp.$$"
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/kata-initramfs.XXXXXX")
-trap 'rm -rf "$STAGE"' EXIT
+trap 'rm -rf "$STAGE" "$TMP_OUT"' EXIT
 
 mkdir -m 0755 "$STAGE/dev" "$STAGE/proc" "$STAGE/sys" "$STAGE/run" "$STAGE/mnt"
 mkdir -m 1777 "$STAGE/tmp"
@@ -31,7 +33,5 @@ chmod 0755 "$STAGE/init"
 # Fixed timestamps so the same input gives the same archive.
 find "$STAGE" -exec touch -h -d @0 {} +
 
-OUT_DIR=$(cd "$(dirname "$OUTPUT")" && pwd)
-TMP_OUT="$OUT_DIR/.$(basename "$OUTPUT").tmp.$$"
 (cd "$STAGE" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible) > "$TMP_OUT"
 mv -f "$TMP_OUT" "$OUTPUT"

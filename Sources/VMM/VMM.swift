@@ -1,0 +1,1 @@
+// The built-in VMM (issue 3).
