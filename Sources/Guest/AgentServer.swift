@@ -102,7 +102,7 @@ final class AgentServer {
             return nil
         case .shutdown:
             sync()
-            _ = kata_reboot(Int32(bitPattern: 0x4321FEDC))
+            _ = kata_reboot(0x0123_4567)  // RB_AUTOBOOT ends the VM (see GuestInit.fatal)
             return "poweroff failed"
         }
     }
@@ -129,7 +129,7 @@ final class AgentServer {
             var st: Int32 = 0
             let pid = waitpid(-1, &st, WNOHANG)
             if pid <= 0 { break }
-            if let c = container, pid == c.pid { c.waitStatus = st }
+            if let c = container, pid == c.pid { c.waitStatus = st; GuestInit.trace("container exited, status \(st)") }
         }
     }
 

@@ -17,6 +17,7 @@ public enum GuestInit {
             .split(whereSeparator: { $0 == " " || $0 == "\n" }).contains("kata.debug")
         trace("guest init starting")
         guard let port = findAgentPort() else { fatal("no virtio port named \"agent\"") }
+        trace("agent port \(port)")
         let fd = open(port, O_RDWR | O_CLOEXEC | O_NOCTTY)
         if fd < 0 { fatal("open \(port): \(String(cString: strerror(errno)))") }
         let server = AgentServer(channel: Channel(fd: fd))
@@ -73,7 +74,13 @@ public enum GuestInit {
         return withUnsafeBytes(of: u.release) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
     }
 
-    static func trace(_ s: @autoclosure () -> String) { if debug { log(s()) } }
+    /// Debug trace with the guest's uptime in ms, to see where boot and create time goes.
+    static func trace(_ s: @autoclosure () -> String) {
+        guard debug else { return }
+        var ts = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &ts)
+        log("[\(Int(ts.tv_sec) * 1000 + Int(ts.tv_nsec) / 1_000_000) ms] " + s())
+    }
 
     static func log(_ s: String) {
         let line = "kata-init: " + s + "\n"
@@ -83,7 +90,7 @@ public enum GuestInit {
     static func fatal(_ s: String) -> Never {
         log(s)
         sync()
-        _ = kata_reboot(Int32(bitPattern: 0x4321FEDC))  // RB_POWER_OFF
+        _ = kata_reboot(0x0123_4567)  // RB_AUTOBOOT: with reboot=t and -no-reboot QEMU exits
         exit(1)
     }
 }

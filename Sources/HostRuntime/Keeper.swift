@@ -89,6 +89,7 @@ public final class Keeper {
         let t0 = Posix.monotonicNanos()
         let fd: Int32
         do { fd = try vm.start() } catch { throw RuntimeError("start VM: \(error.description)") }
+        log.debug("agent channel connected after \((Posix.monotonicNanos() - t0) / 1_000_000) ms")
         channel = Channel(fd: fd)
         let ready = try waitFrame(.ready, what: "guest agent")
         log.debug("guest agent ready after \((Posix.monotonicNanos() - t0) / 1_000_000) ms, kernel \((try? ready.asText()) ?? "?")")
@@ -97,6 +98,7 @@ public final class Keeper {
         channel.send(.request(0, .createContainer(req)))
         let resp = try waitFrame(.response, what: "create")
         if let err = (try? resp.asResponse())?.1 { throw RuntimeError(err) }
+        log.debug("container created after \((Posix.monotonicNanos() - t0) / 1_000_000) ms")
         ctlListen = kata_unix_listen(ControlSocket.name, 16)
         if ctlListen < 0 { throw RuntimeError("listen on control socket: \(String(cString: strerror(errno)))") }
     }
