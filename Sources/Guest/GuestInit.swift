@@ -12,10 +12,12 @@ public enum GuestInit {
     nonisolated(unsafe) static var debug = false
 
     public static func main() -> Never {
-        earlyMounts()
+        // /proc is already mounted (CShims constructor), so the command line is readable.
         debug = ((try? Posix.readFile("/proc/cmdline")).map { String(decoding: $0, as: UTF8.self) } ?? "")
             .split(whereSeparator: { $0 == " " || $0 == "\n" }).contains("kata.debug")
         trace("guest init starting")
+        earlyMounts()
+        trace("guest mounts done")
         guard let port = findAgentPort() else { fatal("no virtio port named \"agent\"") }
         trace("agent port \(port)")
         let fd = open(port, O_RDWR | O_CLOEXEC | O_NOCTTY)

@@ -91,11 +91,13 @@ public final class Keeper {
         do { fd = try vm.start() } catch { throw RuntimeError("start VM: \(error.description)") }
         log.debug("agent channel connected after \((Posix.monotonicNanos() - t0) / 1_000_000) ms")
         channel = Channel(fd: fd)
-        let ready = try waitFrame(.ready, what: "guest agent")
-        log.debug("guest agent ready after \((Posix.monotonicNanos() - t0) / 1_000_000) ms, kernel \((try? ready.asText()) ?? "?")")
+        // Sent before the guest is up: QEMU holds the bytes until the guest opens its port,
+        // which saves a round trip on every create.
         let req = CreateContainer(id: state.id, config: bundle.configBytes, rootfs: "/run/kata/shared/rootfs",
                                   binds: guestBinds, stream: Self.stream)
         channel.send(.request(0, .createContainer(req)))
+        let ready = try waitFrame(.ready, what: "guest agent")
+        log.debug("guest agent ready after \((Posix.monotonicNanos() - t0) / 1_000_000) ms, kernel \((try? ready.asText()) ?? "?")")
         let resp = try waitFrame(.response, what: "create")
         if let err = (try? resp.asResponse())?.1 { throw RuntimeError(err) }
         log.debug("container created after \((Posix.monotonicNanos() - t0) / 1_000_000) ms")
