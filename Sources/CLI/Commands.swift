@@ -61,6 +61,22 @@ enum Commands {
                 flags: [FlagSpec("force", "f")], args: 1...1) { ctx, a in
             try Lifecycle.delete(ctx, id: a.positionals[0], force: a.flag("force")); return 0
         },
+        Command("list", "lists containers started by kata-runtime with the given root",
+                usage: "list [command options]", flags: [FlagSpec("format", "f", value: true), FlagSpec("quiet", "q")],
+                args: 0...0) { ctx, a in
+            let out = try ListCommand.run(ctx, format: a.value("format") ?? "table", quiet: a.flag("quiet"))
+            if !out.isEmpty { print(out) }
+            return 0
+        },
+        Command("spec", "create a new specification file (config.json)", usage: "spec [command options]",
+                flags: [FlagSpec("bundle", "b", value: true), FlagSpec("rootless")], args: 0...0) { _, a in
+            let path = (a.value("bundle").map { $0 + "/" } ?? "") + "config.json"
+            if access(path, F_OK) == 0 { throw RuntimeError("File \(path) exists. Remove it first") }
+            let spec = DefaultSpec.make(rootless: a.flag("rootless"), uid: getuid(), gid: getgid())
+            do { try Posix.writeFileAtomic(path, Array((JSONWriter.write(spec, pretty: true)).utf8), mode: 0o666 & ~0o022) }
+            catch { throw RuntimeError("write \(path): \(error)") }
+            return 0
+        },
         Command("version", "print the version", usage: "version", args: 0...0) { _, _ in
             print(Version.text); return 0
         },
