@@ -26,10 +26,12 @@ let package = Package(
         .target(name: "Guest", dependencies: ["OCI", "Agent", "CShims"]),
         .target(name: "CLI", dependencies: ["HostRuntime", "Guest", "OCI"]),
         .executableTarget(name: "kata-runtime", dependencies: ["CLI", "Guest"]),
+        // Temp directories and files for the test suites (a library, so tests share it).
+        .target(name: "TestSupport", dependencies: ["Agent", "CShims"], path: "Tests/TestSupport"),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent"]),
-        .testTarget(name: "HostRuntimeTests", dependencies: ["HostRuntime", "CLI"]),
-        .testTarget(name: "GuestTests", dependencies: ["Guest", "OCI"]),
+        .testTarget(name: "HostRuntimeTests", dependencies: ["HostRuntime", "CLI", "TestSupport"]),
+        .testTarget(name: "GuestTests", dependencies: ["Guest", "OCI", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["OCI", "CShims"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM"]),
     ]

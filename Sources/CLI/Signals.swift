@@ -21,7 +21,9 @@ enum Signals {
             let base: Int32 = name.hasPrefix("RTMIN") ? 34 : 64
             let rest = name.dropFirst(5)
             if rest.isEmpty { return base }
-            guard let off = Int32(rest), abs(off) <= 30 else { return nil }
+            guard let off = Int32(rest) else { return nil }
+            // RTMIN+0...+30 and RTMAX-30...-0 all name 34...64.
+            guard base == 34 ? (0...30).contains(off) : (-30...0).contains(off) else { return nil }
             return base + off
         }
         return table[name]

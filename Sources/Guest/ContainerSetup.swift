@@ -84,7 +84,7 @@ public struct ContainerSetup {
 
     func mountOne(_ m: Spec.Mount) throws(SetupError) {
         let opts = MountOptions(m.options)
-        let dest = SecureJoin.join(rootfs, m.destination)
+        let dest = try SecureJoin.join(rootfs, m.destination)
         let type = m.type ?? (opts.bind ? "bind" : "none")
         if m.isBind {
             let src = try guestSource(m)

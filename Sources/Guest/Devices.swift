@@ -33,7 +33,7 @@ public enum Devices {
         case "p": type = S_IFIFO
         default: throw SetupError("device \(d.path): unknown type \(d.type)")
         }
-        let path = SecureJoin.join(root, d.path)
+        let path = try SecureJoin.join(root, d.path)
         let parent = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         try? Posix.mkdirAll(parent)
         try node(path, mode: type | mode_t(d.fileMode ?? 0o666), major: UInt32(d.major), minor: UInt32(d.minor))

@@ -33,6 +33,7 @@ public struct Configuration: Sendable {
         guard let bytes = try? Posix.readFile(path) else {
             if explicit != nil || env != nil { throw TOMLError(description: "cannot read configuration \(path)") }
             c.applyEnvironment()
+            try c.validate(path: "defaults")
             return c
         }
         c.path = path
@@ -57,14 +58,19 @@ public struct Configuration: Sendable {
         try int("hypervisor.default_vcpus", &c.vcpus)
         try int("hypervisor.default_memory", &c.memoryMiB)
         try int("runtime.boot_timeout", &c.bootTimeout)
-        guard ["auto", "qemu", "builtin"].contains(c.hypervisor) else {
-            throw TOMLError(description: "\(path): hypervisor.backend must be auto, qemu or builtin, not \"\(c.hypervisor)\"")
-        }
-        guard ["auto", "kvm", "tcg"].contains(c.accel) else {
-            throw TOMLError(description: "\(path): hypervisor.accel must be auto, kvm or tcg, not \"\(c.accel)\"")
-        }
         c.applyEnvironment()
+        try c.validate(path: path)
         return c
+    }
+
+    func validate(path: String) throws(TOMLError) {
+        guard ["auto", "qemu", "builtin"].contains(hypervisor) else {
+            let fromEnv = getenv("KATA_HYPERVISOR") != nil ? " (set by KATA_HYPERVISOR)" : ""
+            throw TOMLError(description: "\(path): hypervisor.backend must be auto, qemu or builtin, not \"\(hypervisor)\"\(fromEnv)")
+        }
+        guard ["auto", "kvm", "tcg"].contains(accel) else {
+            throw TOMLError(description: "\(path): hypervisor.accel must be auto, kvm or tcg, not \"\(accel)\"")
+        }
     }
 
     /// KATA_HYPERVISOR forces a backend for one call.

@@ -48,10 +48,14 @@ public struct ContainerState: Sendable {
         for (k, v) in json["annotations"]?.objectPairs ?? [] { annotations[k] = v.string ?? "" }
         var s = ContainerState(id: id, bundle: bundle, rootfs: json["rootfs"]?.string ?? "", annotations: annotations)
         s.created = json["created"]?.string ?? ""
-        s.pid = Int32(json["pid"]?.int64 ?? 0)
+        guard let pid = Int32(exactly: json["pid"]?.int64 ?? 0) else { return nil }
+        s.pid = pid
         s.pidStartTime = json["pidStartTime"]?.uint64 ?? 0
         s.status = status
-        s.exitStatus = json["exitStatus"]?.int64.map { Int32($0) }
+        if let e = json["exitStatus"]?.int64 {
+            guard let v = Int32(exactly: e) else { return nil }
+            s.exitStatus = v
+        }
         s.owner = json["owner"]?.string ?? ""
         return s
     }

@@ -9,10 +9,34 @@ import Agent
 public enum SharedDirectory {
     @discardableResult
     public static func remove(_ path: String) -> Bool {
+        let path = normalize(path)
         guard Posix.exists(path) else { return true }
         if !mountPoints(under: path).isEmpty { return false }
-        Posix.removeAll(path)
+        var top = stat()
+        guard lstat(path, &top) == 0 else { return true }
+        removeTree(path, device: top.st_dev)
         return true
+    }
+
+    /// "/a//b/./c/" -> "/a/b/c", so the mount-point comparison cannot be sidestepped.
+    static func normalize(_ path: String) -> String {
+        var parts: [Substring] = []
+        for c in path.split(separator: "/") where c != "." {
+            if c == ".." { _ = parts.popLast() } else { parts.append(c) }
+        }
+        return (path.hasPrefix("/") ? "/" : "") + parts.joined(separator: "/")
+    }
+
+    /// rm -rf that never leaves the filesystem it started on (a second line of defence).
+    static func removeTree(_ path: String, device: dev_t) {
+        var st = stat()
+        guard lstat(path, &st) == 0, st.st_dev == device else { return }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            for n in Posix.listDirectory(path) { removeTree(path + "/" + n, device: device) }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
     }
 
     /// Mount points at or below `path` in this process's mount namespace.

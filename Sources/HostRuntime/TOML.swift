@@ -13,8 +13,10 @@ public enum TOML {
     public static func parse(_ text: String, file: String) throws(TOMLError) -> [String: TOMLValue] {
         var out: [String: TOMLValue] = [:]
         var table = ""
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = stripComment(String(raw)).trimmed
+        // Split on bytes: in Swift "\r\n" is one Character, which a split on "\n" would miss.
+        let lines = text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        for (i, raw) in lines.enumerated() {
+            let line = stripComment(String(decoding: raw, as: UTF8.self)).trimmed
             if line.isEmpty { continue }
             let fail = { (m: String) in TOMLError(description: "\(file):\(i + 1): \(m)") }
             if line.hasPrefix("[") {
@@ -32,13 +34,44 @@ public enum TOML {
         return out
     }
 
+    /// Cuts a trailing comment; a '#' inside "basic" (with \ escapes) or 'literal' strings stays.
     static func stripComment(_ s: String) -> String {
-        var inString = false
+        var quote: Character? = nil
+        var escaped = false
         for (i, c) in s.enumerated() {
-            if c == "\"" { inString.toggle() }
-            if c == "#" && !inString { return String(s.prefix(i)) }
+            if escaped { escaped = false; continue }
+            if let q = quote {
+                if c == "\\" && q == "\"" { escaped = true } else if c == q { quote = nil }
+            } else if c == "\"" || c == "'" {
+                quote = c
+            } else if c == "#" {
+                return String(s.prefix(i))
+            }
         }
         return s
+    }
+
+    /// Splits an array body on the commas that are outside quotes.
+    static func splitItems(_ s: String) -> [String]? {
+        var items: [String] = []
+        var cur = ""
+        var quote: Character? = nil
+        var escaped = false
+        for c in s {
+            if escaped { escaped = false; cur.append(c); continue }
+            if let q = quote {
+                if c == "\\" && q == "\"" { escaped = true } else if c == q { quote = nil }
+                cur.append(c)
+            } else if c == "," {
+                items.append(cur); cur = ""
+            } else {
+                if c == "\"" || c == "'" { quote = c }
+                cur.append(c)
+            }
+        }
+        if quote != nil { return nil }
+        items.append(cur)
+        return items
     }
 
     static func value(_ s: String) -> TOMLValue? {
@@ -50,7 +83,8 @@ public enum TOML {
             let inner = s.dropFirst().dropLast().trimmed
             if inner.isEmpty { return .strings([]) }
             var items: [String] = []
-            for part in inner.split(separator: ",") {
+            guard let parts = splitItems(inner) else { return nil }
+            for part in parts {
                 let p = part.trimmed
                 if p.isEmpty { continue }
                 guard let u = unquote(p) else { return nil }

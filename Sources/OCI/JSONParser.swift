@@ -78,10 +78,14 @@ public enum JSONParser {
             var reason = msgPtr.map { String(cString: $0) } ?? "parse error"
             if let m = msgPtr { yajl_free_error(h, m) }
             reason = reason.split(separator: "\n").first.map(String.init) ?? reason
-            if reason.hasPrefix("parse error: ") { reason.removeFirst("parse error: ".count) }
+            var offset = Swift.min(consumed, bytes.count)
+            if reason.hasPrefix("parse error: ") {
+                reason.removeFirst("parse error: ".count)
+                offset = Swift.max(0, offset - 1)  // yajl has consumed the offending byte
+            }
             if reason.hasPrefix("lexical error: ") { reason.removeFirst("lexical error: ".count) }
             while reason.hasSuffix(".") || reason.hasSuffix(" ") { reason.removeLast() }
-            let (line, col) = position(bytes, Swift.min(consumed, bytes.count))
+            let (line, col) = position(bytes, offset)
             throw JSONSyntaxError(line: line, column: col, reason: reason)
         }
         guard let root = b.root else { throw JSONSyntaxError(line: 1, column: 1, reason: "empty document") }
