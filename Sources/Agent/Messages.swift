@@ -8,6 +8,10 @@ public enum Request: Equatable, Sendable {
     case signal(stream: UInt32, signal: Int32, all: Bool)
     /// Power the guest off.
     case shutdown
+    /// Run another process in the container (runc exec): a process.json document.
+    case exec(stream: UInt32, process: [UInt8])
+    /// Set the window size of the terminal of the process on `stream`.
+    case resize(stream: UInt32, rows: UInt32, cols: UInt32)
 
     public var name: String {
         switch self {
@@ -15,10 +19,12 @@ public enum Request: Equatable, Sendable {
         case .startContainer: return "start"
         case .signal(_, let sig, let all): return "signal \(sig)\(all ? " all" : "")"
         case .shutdown: return "shutdown"
+        case .exec(let s, _): return "exec on stream \(s)"
+        case .resize(let s, let r, let c): return "resize \(s) to \(r)x\(c)"
         }
     }
 
-    enum Op: UInt8 { case create = 1, start = 2, signal = 3, shutdown = 4 }
+    enum Op: UInt8 { case create = 1, start = 2, signal = 3, shutdown = 4, exec = 5, resize = 6 }
 
     public func encode(into w: inout WireWriter) {
         switch self {
@@ -31,6 +37,8 @@ public enum Request: Equatable, Sendable {
         case .startContainer: w.u8(Op.start.rawValue)
         case .signal(let s, let sig, let all): w.u8(Op.signal.rawValue); w.u32(s); w.i32(sig); w.bool(all)
         case .shutdown: w.u8(Op.shutdown.rawValue)
+        case .exec(let s, let p): w.u8(Op.exec.rawValue); w.u32(s); w.blob(p)
+        case .resize(let s, let r, let c): w.u8(Op.resize.rawValue); w.u32(s); w.u32(r); w.u32(c)
         }
     }
 
@@ -47,6 +55,8 @@ public enum Request: Equatable, Sendable {
         case .start: return .startContainer
         case .signal: return .signal(stream: try r.u32(), signal: try r.i32(), all: try r.bool())
         case .shutdown: return .shutdown
+        case .exec: return .exec(stream: try r.u32(), process: try r.blob())
+        case .resize: return .resize(stream: try r.u32(), rows: try r.u32(), cols: try r.u32())
         }
     }
 }

@@ -39,7 +39,9 @@ public enum CLI {
         }
         let rest = argv.dropFirst(argv.count - global.positionals.count + 1)
         do {
-            let a = try ArgumentParser.parse(rest, specs: cmd.flags + [FlagSpec("help", "h")], command: name)
+            // exec: everything after the container id belongs to the process.
+            let a = try ArgumentParser.parse(rest, specs: cmd.flags + [FlagSpec("help", "h")], command: name,
+                                             stopAtCount: name == "exec" ? 1 : Int.max)
             if a.flag("help") { print("usage: kata-runtime \(cmd.usage)\n\n\(cmd.summary)"); return 0 }
             guard cmd.positionals.contains(a.positionals.count) else {
                 return fail(ctx, "\"\(name)\" requires \(describe(cmd.positionals)) argument(s); usage: kata-runtime \(cmd.usage)")
@@ -54,7 +56,8 @@ public enum CLI {
     }
 
     static func describe(_ r: ClosedRange<Int>) -> String {
-        r.lowerBound == r.upperBound ? "exactly \(r.lowerBound)" : "\(r.lowerBound) to \(r.upperBound)"
+        r.lowerBound == r.upperBound ? "exactly \(r.lowerBound)"
+            : r.upperBound == Int.max ? "at least \(r.lowerBound)" : "\(r.lowerBound) to \(r.upperBound)"
     }
 
     static func fail(_ ctx: Context, _ msg: String, code: Int32 = 1) -> Int32 {

@@ -35,7 +35,7 @@ enum Commands {
                 flags: createFlags, args: 1...1) { ctx, a in
             try checkUnsupported(a)
             _ = try Lifecycle.create(ctx, id: a.positionals[0], bundleDir: a.value("bundle") ?? ".",
-                                     pidFile: a.value("pid-file"), detach: true)
+                                     pidFile: a.value("pid-file"), detach: true, consoleSocket: a.value("console-socket"))
             return 0
         },
         Command("start", "executes the user defined process in a created container", usage: "start <container-id>",
@@ -46,7 +46,11 @@ enum Commands {
                 flags: createFlags + [FlagSpec("detach", "d"), FlagSpec("keep")], args: 1...1) { ctx, a in
             try checkUnsupported(a)
             return try Run.run(ctx, id: a.positionals[0], bundleDir: a.value("bundle") ?? ".", pidFile: a.value("pid-file"),
-                               detach: a.flag("detach"), keep: a.flag("keep"))
+                               detach: a.flag("detach"), keep: a.flag("keep"), consoleSocket: a.value("console-socket"))
+        },
+        Command("exec", "execute new process inside the container", usage: "exec [command options] <container-id> <command> [command options]  || -p process.json <container-id>",
+                flags: ExecCommand.flags, args: 1...Int.max) { ctx, a in
+            try ExecCommand.run(ctx, a)
         },
         Command("state", "output the state of a container", usage: "state <container-id>", args: 1...1) { ctx, a in
             print(try Lifecycle.state(ctx, id: a.positionals[0])); return 0
@@ -90,7 +94,9 @@ enum Commands {
     ]
 
     static func checkUnsupported(_ a: ParsedArgs) throws(RuntimeError) {
-        if a.value("console-socket") != nil { throw RuntimeError("--console-socket (terminal containers) is not supported yet") }
+        if let n = a.value("preserve-fds"), n != "0" {
+            throw RuntimeError("--preserve-fds is not supported by kata-runtime (fds cannot cross into the VM)")
+        }
     }
 }
 

@@ -10,10 +10,16 @@ import OCI
 enum Lifecycle {
     /// Validates the bundle, starts the keeper, waits until the container is created.
     /// Returns the keeper's PID. On failure nothing is left behind.
-    static func create(_ ctx: Context, id: String, bundleDir: String, pidFile: String?, detach: Bool) throws(RuntimeError) -> pid_t {
+    static func create(_ ctx: Context, id: String, bundleDir: String, pidFile: String?, detach: Bool,
+                       consoleSocket: String? = nil) throws(RuntimeError) -> pid_t {
         try ContainerID.validate(id)
         _ = try ctx.configuration()
         let bundle = try Bundle.load(bundleDir)
+        let terminal = bundle.spec.process?.terminal ?? false
+        if consoleSocket != nil && !terminal { throw RuntimeError("cannot use console socket if runc will not allocate tty") }
+        if consoleSocket == nil && terminal && detach {
+            throw RuntimeError("cannot allocate tty if runc will detach without setting console socket")
+        }
         let store = ctx.store
         _ = try store.create(id)
         do throws(RuntimeError) {
@@ -21,7 +27,18 @@ enum Lifecycle {
             let pipe: (read: Int32, write: Int32)
             do { pipe = try Posix.pipe() } catch { throw RuntimeError("\(error)") }
             let args = [Context.selfExecutable()] + ctx.globalArguments + ["keeper", "--ready-fd", String(pipe.write), id]
-            let pid = spawnKeeper(args, keep: pipe.write, detach: detach)
+            // With a console socket the keeper's stdio is a host pty whose master the caller gets.
+            var stdio: (Int32, Int32, Int32) = (0, 1, 2)
+            if let sock = consoleSocket {
+                let pair = try HostTerminal.openPair()
+                if let cs = bundle.spec.process?.consoleSize { HostTerminal.setSize(pair.master, rows: cs.height, cols: cs.width) }
+                do { try HostTerminal.sendToConsoleSocket(sock, master: pair.master) }
+                catch { close(pair.master); close(pair.slave); close(pipe.read); close(pipe.write); throw error }
+                close(pair.master)
+                stdio = (pair.slave, pair.slave, pair.slave)
+            }
+            let pid = spawnKeeper(args, keep: pipe.write, detach: detach, stdio: stdio)
+            if stdio.0 != 0 { close(stdio.0) }
             close(pipe.write)
             defer { close(pipe.read) }
             if pid < 0 { throw RuntimeError("start keeper: \(String(cString: strerror(-pid)))") }
@@ -42,7 +59,7 @@ enum Lifecycle {
         }
     }
 
-    static func spawnKeeper(_ args: [String], keep: Int32, detach: Bool) -> pid_t {
+    static func spawnKeeper(_ args: [String], keep: Int32, detach: Bool, stdio: (Int32, Int32, Int32)) -> pid_t {
         let argv = args.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         var keepFDs = [keep]
@@ -51,7 +68,7 @@ enum Lifecycle {
                 var o = kata_spawn_opts()
                 o.path = UnsafePointer(a[0]!)
                 o.argv = UnsafePointer(a.baseAddress!)
-                o.fds = (0, 1, 2)
+                o.fds = stdio
                 o.keep_fds = UnsafePointer(k.baseAddress!)
                 o.n_keep_fds = 1
                 o.setsid = detach ? 1 : 0

@@ -7,13 +7,15 @@ import HostRuntime
 /// `run`: create + start, then (unless --detach) wait for the container, forwarding
 /// signals sent to us, and exit with its status.
 enum Run {
-    static func run(_ ctx: Context, id: String, bundleDir: String, pidFile: String?, detach: Bool, keep: Bool) throws(RuntimeError) -> Int32 {
+    static func run(_ ctx: Context, id: String, bundleDir: String, pidFile: String?, detach: Bool, keep: Bool,
+                    consoleSocket: String?) throws(RuntimeError) -> Int32 {
         // Block before the keeper exists so no signal slips between create and the wait.
         var set = sigset_t()
         sigemptyset(&set)
         for s in [SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH] { sigaddset(&set, s) }
         if !detach { sigprocmask(SIG_BLOCK, &set, nil) }
-        let keeper = try Lifecycle.create(ctx, id: id, bundleDir: bundleDir, pidFile: pidFile, detach: detach)
+        let keeper = try Lifecycle.create(ctx, id: id, bundleDir: bundleDir, pidFile: pidFile, detach: detach,
+                                          consoleSocket: consoleSocket)
         do {
             try Lifecycle.start(ctx, id: id)
         } catch {

@@ -78,6 +78,40 @@ int kata_recv_fd(int sock, void *data, size_t len, int *fd_out) {
     return (int)n;
 }
 
+int kata_send_fds(int sock, const int *fds, int n, const void *data, size_t len) {
+    if (n < 1 || n > 16) { errno = EINVAL; return -1; }
+    char byte = 0;
+    struct iovec iov = { .iov_base = len ? (void *)data : &byte, .iov_len = len ? len : 1 };
+    char buf[CMSG_SPACE(16 * sizeof(int))];
+    memset(buf, 0, sizeof buf);
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(n * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+    return sendmsg(sock, &m, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+int kata_recv_fds(int sock, void *data, size_t len, int *fds_out, int max, int *n_out) {
+    struct iovec iov = { .iov_base = data, .iov_len = len };
+    char buf[CMSG_SPACE(16 * sizeof(int))];
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof buf };
+    ssize_t r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+    *n_out = 0;
+    if (r < 0) return -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (*n_out < max) fds_out[(*n_out)++] = fd; else close(fd);
+        }
+    }
+    return (int)r;
+}
+
 // Child side of kata_spawn: only async-signal-safe calls from here on.
 static void child_fail(int pipefd) {
     int e = errno;

@@ -5,13 +5,15 @@ import Agent
 import CShims
 import OCI
 
-/// The guest side of the agent protocol: one poll loop over the agent port, the
-/// container's stdio pipes and SIGCHLD. Output is read only while the host has
-/// granted credit, so a slow host reader stalls the process, not the guest.
+/// The guest side of the agent protocol: one poll loop over the agent port, every relayed
+/// process's stdio and SIGCHLD. Output is read only while the host has granted credit, so
+/// a slow host reader stalls that process, not the guest.
 final class AgentServer {
     let channel: Channel
     var window = SendWindow()
     var container: ContainerProcess?
+    var spec: Spec?
+    var processes: [UInt32: GuestProcess] = [:]
     let sigfd: Int32
 
     init(channel: Channel) {
@@ -26,27 +28,25 @@ final class AgentServer {
     func run() -> Never {
         channel.send(.text(.ready, GuestInit.kernelRelease()))
         while true {
-            var fds: [pollfd] = []
-            fds.append(pollfd(fd: channel.fd, events: Int16(POLLIN) | (channel.wantsWrite ? Int16(POLLOUT) : 0), revents: 0))
-            fds.append(pollfd(fd: sigfd, events: Int16(POLLIN), revents: 0))
-            if let c = container, c.started {
-                if c.stdout >= 0 && window.chunk(c.stream, fd: 1) > 0 { fds.append(pollfd(fd: c.stdout, events: Int16(POLLIN), revents: 0)) }
-                if c.stderr >= 0 && window.chunk(c.stream, fd: 2) > 0 { fds.append(pollfd(fd: c.stderr, events: Int16(POLLIN), revents: 0)) }
-                if c.stdin >= 0 && !c.stdinQueue.isEmpty { fds.append(pollfd(fd: c.stdin, events: Int16(POLLOUT), revents: 0)) }
+            var fds: [pollfd] = [
+                pollfd(fd: channel.fd, events: Int16(POLLIN) | (channel.wantsWrite ? Int16(POLLOUT) : 0), revents: 0),
+                pollfd(fd: sigfd, events: Int16(POLLIN), revents: 0),
+            ]
+            var owners: [(GuestProcess, UInt8)] = []  // fd 0 = stdin writable, 1/2 = output readable
+            for p in processes.values where p.started {
+                if p.stdout >= 0 && window.chunk(p.stream, fd: 1) > 0 { fds.append(pollfd(fd: p.stdout, events: Int16(POLLIN), revents: 0)); owners.append((p, 1)) }
+                if p.stderr >= 0 && window.chunk(p.stream, fd: 2) > 0 { fds.append(pollfd(fd: p.stderr, events: Int16(POLLIN), revents: 0)); owners.append((p, 2)) }
+                if p.stdin >= 0 && !p.stdinQueue.isEmpty { fds.append(pollfd(fd: p.stdin, events: Int16(POLLOUT), revents: 0)); owners.append((p, 0)) }
             }
             let n = poll(&fds, nfds_t(fds.count), -1)
             if n < 0 && errno != EINTR { GuestInit.fatal("poll: \(String(cString: strerror(errno)))") }
             channel.flush()
             if fds[0].revents != 0 { handleChannel() }
             if fds[1].revents != 0 { reap() }
-            if let c = container {
-                for p in fds.dropFirst(2) where p.revents != 0 {
-                    if p.fd == c.stdout { pumpOutput(c, fd: 1) }
-                    else if p.fd == c.stderr { pumpOutput(c, fd: 2) }
-                    else if p.fd == c.stdin { flushStdin(c) }
-                }
-                finishIfDone(c)
+            for (i, (p, fd)) in owners.enumerated() where fds[i + 2].revents != 0 {
+                if fd == 0 { flushStdin(p) } else { pumpOutput(p, fd: fd) }
             }
+            for p in Array(processes.values) { finishIfDone(p) }
         }
     }
 
@@ -66,13 +66,13 @@ final class AgentServer {
             GuestInit.trace("request \(id) done: \(err ?? "ok")")
             channel.send(.response(id, error: err))
         case .data:
-            guard let c = container, c.stream == f.stream, f.fd == 0, c.stdin >= 0 else { return }
-            c.stdinQueue.append(contentsOf: f.body)
-            flushStdin(c)
+            guard let p = processes[f.stream], f.fd == 0, p.stdin >= 0 else { return }
+            p.stdinQueue.append(contentsOf: f.body)
+            flushStdin(p)
         case .eof:
-            guard let c = container, c.stream == f.stream, f.fd == 0 else { return }
-            c.stdinEOF = true
-            flushStdin(c)
+            guard let p = processes[f.stream], f.fd == 0 else { return }
+            p.stdinEOF = true
+            flushStdin(p)
         case .credit:
             if let (fd, n) = try? f.asCredit() { window.grant(f.stream, fd: fd, Int(n)) }
         default:
@@ -87,18 +87,36 @@ final class AgentServer {
             guard container == nil else { return "a container already exists in this VM" }
             do {
                 let spec = try SpecParser.parse(c.config)
+                GuestInit.trace("config parsed")
                 let setup = try ContainerSetup(spec: spec, rootfs: c.rootfs, binds: c.binds)
-                container = try ContainerProcess(setup: setup, stream: c.stream)
+                let initProcess = try ContainerProcess(setup: setup, stream: c.stream)
+                container = initProcess
+                self.spec = spec
+                processes[c.stream] = initProcess.process
                 return nil
             } catch let e as SpecError { return e.description }
             catch { return "\(error)" }
         case .startContainer:
             guard let c = container else { return "no container to start" }
             do { try c.start(); return nil } catch { return error.description }
+        case .exec(let stream, let json):
+            guard let c = container, let spec else { return "no container" }
+            guard c.process.waitStatus == nil else { return "cannot exec in a stopped container" }
+            guard processes[stream] == nil else { return "stream \(stream) is in use" }
+            do {
+                let process = try SpecParser.parseProcess(json)
+                processes[stream] = try ExecProcess.spawn(initPID: c.process.pid, spec: spec, process: process, stream: stream)
+                return nil
+            } catch let e as SpecError { return e.description }
+            catch { return "\(error)" }
         case .signal(let stream, let sig, let all):
-            guard let c = container, c.stream == stream else { return "no such process" }
-            if c.waitStatus != nil { return "container process has already exited" }
-            if all { signalAll(c, sig) } else if kill(c.pid, sig) != 0 { return "kill: \(String(cString: strerror(errno)))" }
+            guard let p = processes[stream] else { return "no such process" }
+            if p.waitStatus != nil { return "process has already exited" }
+            if all { signalAll(sig) } else if kill(p.pid, sig) != 0 { return "kill: \(String(cString: strerror(errno)))" }
+            return nil
+        case .resize(let stream, let rows, let cols):
+            guard let p = processes[stream], p.terminal >= 0 else { return "process has no terminal" }
+            Pty.resize(p.terminal, rows: rows, cols: cols)
             return nil
         case .shutdown:
             sync()
@@ -108,8 +126,9 @@ final class AgentServer {
     }
 
     /// Every process in the container's pid namespace (or every process but init without one).
-    func signalAll(_ c: ContainerProcess, _ sig: Int32) {
-        let target = nsLink(c.pid)
+    func signalAll(_ sig: Int32) {
+        guard let c = container else { return }
+        let target = nsLink(c.process.pid)
         for name in Posix.listDirectory("/proc") {
             guard let pid = pid_t(name), pid != 1 else { continue }
             if target == nil || nsLink(pid) == target { kill(pid, sig) }
@@ -129,69 +148,81 @@ final class AgentServer {
             var st: Int32 = 0
             let pid = waitpid(-1, &st, WNOHANG)
             if pid <= 0 { break }
-            if let c = container, pid == c.pid { c.waitStatus = st; GuestInit.trace("container exited, status \(st)") }
+            for p in processes.values where p.pid == pid {
+                p.waitStatus = st
+                GuestInit.trace("process on stream \(p.stream) exited, status \(st)")
+            }
         }
     }
 
-    func pumpOutput(_ c: ContainerProcess, fd: UInt8) {
-        let src = fd == 1 ? c.stdout : c.stderr
-        let max = window.chunk(c.stream, fd: fd)
-        guard src >= 0, max > 0 else { return }
+    /// Reads one chunk of output; true when the source reached its end.
+    @discardableResult
+    func pumpOutput(_ p: GuestProcess, fd: UInt8) -> Bool {
+        let src = fd == 1 ? p.stdout : p.stderr
+        let max = window.chunk(p.stream, fd: fd)
+        guard src >= 0, max > 0 else { return false }
         let chunk: [UInt8]?
-        do { chunk = try Posix.readSome(src, max: max) } catch { chunk = [] }
-        guard let data = chunk else { return }
+        do { chunk = try Posix.readSome(src, max: max) } catch { chunk = [] }  // EIO: pty slave closed
+        guard let data = chunk else { return false }
         if data.isEmpty {
-            close(src)
-            if fd == 1 { c.stdout = -1 } else { c.stderr = -1 }
-            channel.send(.eof(c.stream, fd: fd))
-            return
+            if fd == 1 {
+                if p.terminal == p.stdout { p.terminal = -1 }
+                close(src); p.stdout = -1
+            } else { close(src); p.stderr = -1 }
+            channel.send(.eof(p.stream, fd: fd))
+            return true
         }
-        window.spend(c.stream, fd: fd, data.count)
-        channel.send(.data(c.stream, fd: fd, data[...]))
+        window.spend(p.stream, fd: fd, data.count)
+        channel.send(.data(p.stream, fd: fd, data[...]))
+        return false
     }
 
-    func flushStdin(_ c: ContainerProcess) {
-        guard c.stdin >= 0 else { return }
-        while !c.stdinQueue.isEmpty {
-            let n = c.stdinQueue.withUnsafeBytes { write(c.stdin, $0.baseAddress, $0.count) }
+    func flushStdin(_ p: GuestProcess) {
+        guard p.stdin >= 0 else { return }
+        while !p.stdinQueue.isEmpty {
+            let n = p.stdinQueue.withUnsafeBytes { write(p.stdin, $0.baseAddress, $0.count) }
             if n > 0 {
-                c.stdinQueue.removeFirst(n)
-                channel.send(.credit(c.stream, fd: 0, UInt32(n)))
+                p.stdinQueue.removeFirst(n)
+                channel.send(.credit(p.stream, fd: 0, UInt32(n)))
             } else if n < 0 && errno == EINTR {
                 continue
             } else if n < 0 && errno == EAGAIN {
                 return
             } else {
                 // The reader went away (EPIPE): drop input, as a pipe would.
-                c.stdinQueue.removeAll(); c.stdinEOF = true
+                p.stdinQueue.removeAll(); p.stdinEOF = true
             }
         }
-        if c.stdinEOF { close(c.stdin); c.stdin = -1 }
+        // A terminal has no end of file; the shell reading it sees ^D as the host sends it.
+        if p.stdinEOF && p.terminal < 0 { close(p.stdin); p.stdin = -1 }
     }
 
-    /// After the process exits, send what is left in its pipes, then its status.
-    /// Output held by a leftover grandchild does not delay the status forever.
-    func finishIfDone(_ c: ContainerProcess) {
-        guard let st = c.waitStatus, !c.exitSent else { return }
+    /// After a process exits, send what is left of its output, then its status. Output held
+    /// open by a leftover grandchild does not delay the status forever.
+    func finishIfDone(_ p: GuestProcess) {
+        guard let st = p.waitStatus, !p.exitSent else { return }
         for fd: UInt8 in [1, 2] {
-            let src = fd == 1 ? c.stdout : c.stderr
-            while src >= 0 && (fd == 1 ? c.stdout : c.stderr) >= 0 && window.chunk(c.stream, fd: fd) > 0 {
+            while (fd == 1 ? p.stdout : p.stderr) >= 0 && window.chunk(p.stream, fd: fd) > 0 {
+                let src = fd == 1 ? p.stdout : p.stderr
                 let r: [UInt8]?
-                do { r = try Posix.readSome(src, max: window.chunk(c.stream, fd: fd)) } catch { r = [] }
+                do { r = try Posix.readSome(src, max: window.chunk(p.stream, fd: fd)) } catch { r = [] }
                 if let data = r, !data.isEmpty {
-                    window.spend(c.stream, fd: fd, data.count)
-                    channel.send(.data(c.stream, fd: fd, data[...]))
+                    window.spend(p.stream, fd: fd, data.count)
+                    channel.send(.data(p.stream, fd: fd, data[...]))
                     continue
                 }
+                if fd == 1 { if p.terminal == p.stdout { p.terminal = -1 }; p.stdout = -1 } else { p.stderr = -1 }
                 close(src)
-                if fd == 1 { c.stdout = -1 } else { c.stderr = -1 }
-                channel.send(.eof(c.stream, fd: fd))
+                channel.send(.eof(p.stream, fd: fd))
             }
         }
-        if c.stdout < 0 && c.stderr < 0 {
-            c.exitSent = true
-            if c.stdin >= 0 { close(c.stdin); c.stdin = -1 }
-            channel.send(.exit(c.stream, status: st))
+        if p.stdout < 0 && p.stderr < 0 {
+            p.exitSent = true
+            p.closeAll()
+            channel.send(.exit(p.stream, status: st))
+            window.forget(p.stream)
+            // The init's entry stays: its pid namespace and status outlive it.
+            if container?.process !== p { processes[p.stream] = nil }
         }
     }
 }

@@ -10,11 +10,15 @@ public enum GuestInit {
     public static let shareTag = "kataShared"
 
     nonisolated(unsafe) static var debug = false
+    /// The console, kept apart from fd 2 so the forked container child can still trace.
+    nonisolated(unsafe) static var consoleFD: Int32 = 2
 
     public static func main() -> Never {
         // /proc is already mounted (CShims constructor), so the command line is readable.
         debug = ((try? Posix.readFile("/proc/cmdline")).map { String(decoding: $0, as: UTF8.self) } ?? "")
             .split(whereSeparator: { $0 == " " || $0 == "\n" }).contains("kata.debug")
+        consoleFD = kata_fcntl_int(2, F_DUPFD_CLOEXEC, 100)
+        if consoleFD < 0 { consoleFD = 2 }
         trace("guest init starting")
         earlyMounts()
         trace("guest mounts done")
@@ -86,7 +90,7 @@ public enum GuestInit {
 
     static func log(_ s: String) {
         let line = "kata-init: " + s + "\n"
-        _ = line.withCString { write(2, $0, strlen($0)) }
+        _ = line.withCString { write(consoleFD, $0, strlen($0)) }
     }
 
     static func fatal(_ s: String) -> Never {

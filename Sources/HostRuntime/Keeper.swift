@@ -24,8 +24,8 @@ public final class Keeper {
     var controls: [Int32] = []
     var ctlListen: Int32 = -1
     var sigfd: Int32 = -1
-    var stdinOpen = true
-    var started = false
+    var relays: [UInt32: Relay] = [:]
+    var nextStream: UInt32 = 2
     var exitCode: Int32?
     static let stream: UInt32 = 1
     static let forwarded: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGALRM]
@@ -153,22 +153,34 @@ public final class Keeper {
     // MARK: serving
 
     func serve() {
+        let initTTY = (try? Bundle.load(state.bundle))?.spec.process?.terminal ?? false
+        relays[Self.stream] = Relay(stream: Self.stream, stdin: 0, stdout: 1, stderr: 2, waiter: -1,
+                                    started: false, tty: initTTY, ownsFDs: false)
         while exitCode == nil {
             var fds: [pollfd] = [
                 pollfd(fd: channel.fd, events: Int16(POLLIN) | (channel.wantsWrite ? Int16(POLLOUT) : 0), revents: 0),
                 pollfd(fd: sigfd, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: ctlListen, events: Int16(POLLIN), revents: 0),
             ]
-            let readStdin = started && stdinOpen && stdinWindow.chunk(Self.stream, fd: 0) > 0
-            fds.append(pollfd(fd: readStdin ? 0 : -1, events: Int16(POLLIN), revents: 0))
+            var inputs: [Relay] = []
+            for r in relays.values where r.started && r.stdinOpen && stdinWindow.chunk(r.stream, fd: 0) > 0 {
+                fds.append(pollfd(fd: r.stdin, events: Int16(POLLIN), revents: 0))
+                inputs.append(r)
+            }
+            let ctlBase = fds.count
             for c in controls { fds.append(pollfd(fd: c, events: Int16(POLLIN), revents: 0)) }
-            if poll(&fds, nfds_t(fds.count), -1) < 0 && errno != EINTR { log.error("poll: \(SysError("poll"))"); break }
+            // Terminals are polled for size changes: a pty we only hold sends no SIGWINCH.
+            let timeout: Int32 = relays.values.contains { $0.terminal >= 0 } ? 200 : -1
+            if poll(&fds, nfds_t(fds.count), timeout) < 0 && errno != EINTR { log.error("poll: \(SysError("poll"))"); break }
             channel.flush()
             if fds[0].revents != 0 { handleChannel() }
             if fds[1].revents != 0 { handleSignals() }
             if fds[2].revents != 0 { acceptControl() }
-            if fds[3].revents != 0 { pumpStdin() }
-            for p in fds.dropFirst(4) where p.revents != 0 { handleControl(p.fd) }
+            for (i, r) in inputs.enumerated() where fds[3 + i].revents != 0 { pumpStdin(r) }
+            for p in fds[ctlBase...] where p.revents != 0 { handleControl(p.fd) }
+            for r in relays.values where r.started {
+                if let s = r.sizeChange() { send(.resize(stream: r.stream, rows: s.rows, cols: s.cols), replyTo: -1, op: "resize") }
+            }
         }
     }
 
@@ -187,20 +199,35 @@ public final class Keeper {
     func handle(_ f: Frame) {
         switch f.kind {
         case .data:
-            let out: Int32 = f.fd == 2 ? 2 : 1
-            try? Posix.writeAll(out, f.body)  // a reader that went away loses output, not the container
+            guard let r = relays[f.stream] else { return }
+            try? Posix.writeAll(f.fd == 2 ? r.stderr : r.stdout, f.body)  // a reader that went away loses output, not the container
             channel.send(.credit(f.stream, fd: f.fd, UInt32(f.body.count)))
         case .credit:
             if let (fd, n) = try? f.asCredit() { stdinWindow.grant(f.stream, fd: fd, Int(n)) }
         case .exit:
-            let st = (try? f.asExit()) ?? 255 << 8
-            exitCode = Posix.exitCode(fromWaitStatus: st)
+            let code = Posix.exitCode(fromWaitStatus: (try? f.asExit()) ?? 255 << 8)
+            if f.stream == Self.stream { exitCode = code; return }
+            if let r = relays.removeValue(forKey: f.stream) {
+                if r.waiter >= 0 { reply(r.waiter, "exit \(code)") }
+                r.close()
+                stdinWindow.forget(f.stream)
+            }
         case .response:
             guard let (id, err) = try? f.asResponse(), let p = pending.removeValue(forKey: id) else { return }
             if err == nil && p.op == "start" {
-                started = true
+                relays[Self.stream]?.started = true
                 state.status = .running
                 try? store.save(state)
+            }
+            if p.op.hasPrefix("exec ") {
+                let stream = UInt32(p.op.dropFirst(5)) ?? 0
+                if let err {
+                    relays.removeValue(forKey: stream)?.close()
+                    reply(p.fd, "error " + err)
+                } else {
+                    write(p.fd, "ok \(stream)")  // the connection stays open for "exit N"
+                }
+                return
             }
             reply(p.fd, err.map { "error " + $0 } ?? "ok")
         case .log:
@@ -215,6 +242,7 @@ public final class Keeper {
         while read(sigfd, &info, MemoryLayout<signalfd_siginfo>.size) > 0 {
             let sig = Int32(info.ssi_signo)
             if sig == SIGCHLD { checkVM(); continue }
+            if sig == SIGWINCH && relays[Self.stream]?.terminal ?? -1 >= 0 { continue }  // a resize, seen by polling
             send(.signal(stream: Self.stream, signal: sig, all: false), replyTo: -1, op: "signal")
         }
     }
@@ -229,18 +257,18 @@ public final class Keeper {
         }
     }
 
-    func pumpStdin() {
-        let n = stdinWindow.chunk(Self.stream, fd: 0)
+    func pumpStdin(_ r: Relay) {
+        let n = stdinWindow.chunk(r.stream, fd: 0)
         let data: [UInt8]?
-        do { data = try Posix.readSome(0, max: n) } catch { data = [] }
+        do { data = try Posix.readSome(r.stdin, max: n) } catch { data = [] }
         guard let d = data else { return }
         if d.isEmpty {
-            stdinOpen = false
-            channel.send(.eof(Self.stream, fd: 0))
+            r.stdinOpen = false
+            channel.send(.eof(r.stream, fd: 0))
             return
         }
-        stdinWindow.spend(Self.stream, fd: 0, d.count)
-        channel.send(.data(Self.stream, fd: 0, d[...]))
+        stdinWindow.spend(r.stream, fd: 0, d.count)
+        channel.send(.data(r.stream, fd: 0, d[...]))
     }
 
     func send(_ req: Request, replyTo fd: Int32, op: String) {
@@ -258,9 +286,19 @@ public final class Keeper {
         if fd >= 0 { controls.append(fd) }
     }
 
+    /// One request per connection: a text line, plus for exec a JSON body and the
+    /// caller's three stdio fds passed with SCM_RIGHTS.
     func handleControl(_ fd: Int32) {
-        let line = String(decoding: ((try? Posix.readSome(fd, max: 4096)) ?? nil) ?? [], as: UTF8.self).trimmingNewlines
-        let words = line.split(separator: " ").map(String.init)
+        controls.removeAll { $0 == fd }
+        var buf = [UInt8](repeating: 0, count: 65536)
+        var passed = [Int32](repeating: -1, count: 3)
+        var nfds: Int32 = 0
+        let n = buf.withUnsafeMutableBytes { b in passed.withUnsafeMutableBufferPointer { kata_recv_fds(fd, b.baseAddress, b.count, $0.baseAddress, 3, &nfds) } }
+        guard n > 0 else { close(fd); return }
+        var bytes = Array(buf[0..<Int(n)])
+        let nl = bytes.firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
+        let words = String(decoding: bytes[..<nl], as: UTF8.self).split(separator: " ").map(String.init)
+        let fds = Array(passed.prefix(Int(nfds)))
         switch words.first {
         case "start":
             if started { reply(fd, "error cannot start an already running container"); return }
@@ -268,15 +306,45 @@ public final class Keeper {
         case "kill":
             guard words.count == 3, let sig = Int32(words[1]) else { reply(fd, "error bad kill request"); return }
             send(.signal(stream: Self.stream, signal: sig, all: words[2] == "1"), replyTo: fd, op: "kill")
+        case "signal":
+            guard words.count == 3, let st = UInt32(words[1]), let sig = Int32(words[2]) else { reply(fd, "error bad signal request"); return }
+            send(.signal(stream: st, signal: sig, all: false), replyTo: fd, op: "signal")
+        case "resize":
+            guard words.count == 4, let st = UInt32(words[1]), let r = UInt32(words[2]), let c = UInt32(words[3]) else { reply(fd, "error bad resize request"); return }
+            send(.resize(stream: st, rows: r, cols: c), replyTo: fd, op: "resize")
+        case "exec":
+            guard words.count == 3, let len = Int(words[1]), len <= Frame.maxPayload / 2, fds.count == 3 else {
+                for f in fds { close(f) }
+                reply(fd, "error bad exec request"); return
+            }
+            bytes.removeFirst(min(nl + 1, bytes.count))
+            while bytes.count < len {
+                var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                guard poll(&p, 1, 5000) > 0, let more = try? Posix.readSome(fd), !more.isEmpty else { break }
+                bytes += more
+            }
+            guard bytes.count >= len else { for f in fds { close(f) }; reply(fd, "error exec request truncated"); return }
+            let stream = nextStream
+            nextStream += 1
+            relays[stream] = Relay(stream: stream, stdin: fds[0], stdout: fds[1], stderr: fds[2], waiter: fd,
+                                   started: true, tty: words[2] == "tty", ownsFDs: true)
+            send(.exec(stream: stream, process: Array(bytes.prefix(len))), replyTo: fd, op: "exec \(stream)")
         default:
-            reply(fd, "error unknown request \"\(line)\"")
+            for f in fds { close(f) }
+            reply(fd, "error unknown request")
         }
-        controls.removeAll { $0 == fd }
+    }
+
+    var started: Bool { relays[Self.stream]?.started ?? false }
+
+    func write(_ fd: Int32, _ line: String) {
+        guard fd >= 0 else { return }
+        try? Posix.writeAll(fd, Array((line + "\n").utf8))
     }
 
     func reply(_ fd: Int32, _ line: String) {
         guard fd >= 0 else { return }
-        try? Posix.writeAll(fd, Array((line + "\n").utf8))
+        write(fd, line)
         close(fd)
         controls.removeAll { $0 == fd }
     }
@@ -289,6 +357,11 @@ public final class Keeper {
         state.exitStatus = code
         try? store.save(state)
         for (_, p) in pending { reply(p.fd, "error container exited") }
+        for r in relays.values {
+            if r.waiter >= 0 { reply(r.waiter, "exit 137") }  // the VM is going away under it
+            r.close()
+        }
+        relays.removeAll()
         teardown()
         return code
     }

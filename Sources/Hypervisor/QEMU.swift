@@ -66,8 +66,11 @@ public final class QEMU: VirtualMachine {
         for f in [config.kernel, config.initrd, qemuPath, virtiofsdPath] where access(f, R_OK) != 0 {
             throw VMError("\(f): \(String(cString: strerror(errno)))")
         }
+        // Sockets are named relative to the state directory: docker's state paths are
+        // longer than a unix socket address can be.
+        if chdir(config.stateDir) != 0 { throw VMError("chdir \(config.stateDir): \(String(cString: strerror(errno)))") }
         try startVirtiofsd()
-        listenFD = kata_unix_listen(path(Self.agentSocket), 1)
+        listenFD = kata_unix_listen(Self.agentSocket, 1)
         if listenFD < 0 { throw VMError("listen on \(path(Self.agentSocket)): \(String(cString: strerror(errno)))") }
         qemuPID = try spawn(arguments(), log: Self.qemuLog)
         let deadline = monotonicSeconds() + Double(config.bootTimeoutSeconds)
@@ -82,29 +85,27 @@ public final class QEMU: VirtualMachine {
         }
     }
 
+    /// virtiofsd gets an already-listening socket (--fd): given a path it would also take a
+    /// pid-file lock named after that path, which two containers would then share.
     func startVirtiofsd() throws(VMError) {
-        unlink(path(Self.fsSocket))
-        let args = [virtiofsdPath, "--socket-path=\(Self.fsSocket)", "-o", "source=\(config.sharedDir)",
+        let fsListen = kata_unix_listen(Self.fsSocket, 1)
+        if fsListen < 0 { throw VMError("listen on \(path(Self.fsSocket)): \(String(cString: strerror(errno)))") }
+        defer { close(fsListen) }
+        let args = [virtiofsdPath, "--fd=\(fsListen)", "-o", "source=\(config.sharedDir)",
                     "-o", "cache=auto", "-o", "sandbox=chroot", "-o", "no_posix_lock", "-o", "xattr",
                     "--thread-pool-size=1", "-o", "log_level=err", "-o", "announce_submounts"]
-        virtiofsdPID = try spawn(args, log: Self.virtiofsdLog, mountNS: true)
-        // virtiofsd is ready once its socket exists.
-        for _ in 0..<1000 {
-            if access(path(Self.fsSocket), F_OK) == 0 { return }
-            if let dead = exited(virtiofsdPID) { throw VMError("virtiofsd exited (\(dead)): \(logTail(Self.virtiofsdLog))") }
-            usleep(2000)
-        }
-        throw VMError("virtiofsd did not create its socket")
+        virtiofsdPID = try spawn(args, log: Self.virtiofsdLog, mountNS: true, keep: [fsListen])
     }
 
-    func spawn(_ args: [String], log: String, mountNS: Bool = false) throws(VMError) -> pid_t {
+    func spawn(_ args: [String], log: String, mountNS: Bool = false, keep: [Int32] = []) throws(VMError) -> pid_t {
         let logFD = kata_open_mode(path(log), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         defer { if logFD >= 0 { close(logFD) } }
         let argv = args.map { strdup($0) } + [nil]
         let src = config.binds.map { strdup($0.source) }
         let dst = config.binds.map { strdup($0.target) }
         defer { for p in argv + src + dst { free(p) } }
-        let pid: pid_t = argv.withUnsafeBufferPointer { a in
+        var keepFDs = keep
+        let pid: pid_t = keepFDs.withUnsafeMutableBufferPointer { k in argv.withUnsafeBufferPointer { a in
             src.withUnsafeBufferPointer { s in
                 dst.withUnsafeBufferPointer { d in
                     config.stateDir.withCString { cwd in
@@ -119,11 +120,13 @@ public final class QEMU: VirtualMachine {
                         o.bind_dst = UnsafeRawPointer(d.baseAddress).map { $0.assumingMemoryBound(to: UnsafePointer<CChar>?.self) }
                         o.n_binds = mountNS ? Int32(config.binds.count) : 0
                         o.cwd = cwd
+                        o.keep_fds = UnsafePointer(k.baseAddress)
+                        o.n_keep_fds = Int32(k.count)
                         return kata_spawn(&o)
                     }
                 }
             }
-        }
+        } }
         if pid < 0 { throw VMError("start \(args[0]): \(String(cString: strerror(-pid)))") }
         return pid
     }

@@ -43,3 +43,12 @@ public enum JSON: Equatable, Sendable {
         }
     }
 }
+
+extension JSON {
+    /// A copy of this object with `key` set (replaced in place, or appended).
+    public func setting(_ key: String, _ value: JSON) -> JSON {
+        var pairs = objectPairs ?? []
+        if let i = pairs.firstIndex(where: { $0.0 == key }) { pairs[i].1 = value } else { pairs.append((key, value)) }
+        return .object(pairs)
+    }
+}

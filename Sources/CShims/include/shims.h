@@ -41,6 +41,9 @@ int kata_unix_listen(const char *path, int backlog);
 int kata_unix_connect(const char *path);
 int kata_send_fd(int sock, int fd, const void *data, size_t len);
 int kata_recv_fd(int sock, void *data, size_t len, int *fd_out);
+// Several fds in one message (exec passes stdin, stdout, stderr to the keeper).
+int kata_send_fds(int sock, const int *fds, int n, const void *data, size_t len);
+int kata_recv_fds(int sock, void *data, size_t len, int *fds_out, int max, int *n_out);
 int kata_set_child_subreaper(void);
 int kata_pipe2(int fds[2], int flags);
 int kata_accept(int fd);

@@ -1,0 +1,71 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Agent
+import CShims
+import OCI
+
+/// `runc exec` inside the guest: a child of the agent that joins the container's
+/// namespaces and runs another process there.
+enum ExecProcess {
+    /// /proc/PID/ns names for the spec's namespace types. The pid namespace needs no setns:
+    /// the agent unshared it before forking the init, so every later child of the agent
+    /// is born inside it.
+    static let nsFiles: [String: String] = ["ipc": "ipc", "uts": "uts", "network": "net", "cgroup": "cgroup", "mount": "mnt"]
+
+    static func spawn(initPID: pid_t, spec: Spec, process: OCI.Process, stream: UInt32) throws(SetupError) -> GuestProcess {
+        // Open every namespace before joining any: after the mount namespace, /proc is the container's.
+        var nsFDs: [Int32] = []
+        for ns in spec.linux.namespaces {
+            guard let file = nsFiles[ns.type] else { continue }
+            let fd = open("/proc/\(initPID)/ns/\(file)", O_RDONLY | O_CLOEXEC)
+            if fd < 0 { for f in nsFDs { close(f) }; throw .sys("open \(file) namespace of the container") }
+            if file == "mnt" { nsFDs.append(fd) } else { nsFDs.insert(fd, at: 0) }
+        }
+        defer { for f in nsFDs { close(f) } }
+        let ch = try SpawnChannels.make()
+        let child = kata_fork()
+        if child < 0 {
+            ch.closeParentEnds()
+            throw errno == ENOMEM ? SetupError("container is not running") : .sys("fork")
+        }
+        if child == 0 {
+            ch.adoptInChild()
+            do throws(SetupError) {
+                for fd in nsFDs where kata_setns(fd, 0) != 0 { throw SetupError.sys("join container namespace") }
+                let launcher = ProcessLauncher(process: process)
+                try launcher.applyLimits()
+                let exe = try launcher.lookupExecutable()
+                if let (master, slave) = try launcher.openTerminal() {
+                    ch.report("R", fd: master)
+                    close(master)
+                    try Pty.become(slave)
+                } else {
+                    ch.report("R")
+                }
+                ch.report("E" + launcher.exec(exe).description)
+            } catch {
+                ch.report("E" + error.description)
+            }
+            _exit(127)
+        }
+        let (reply, master) = ch.collect()
+        var failure: String? = nil
+        if reply.first == UInt8(ascii: "R") {
+            // close-on-exec: end of file means execve succeeded.
+            let rest = (try? Posix.readFile(ch.sync.parent, until: 65536)) ?? []
+            if rest.first == UInt8(ascii: "E") { failure = String(decoding: rest.dropFirst(), as: UTF8.self) }
+        } else {
+            failure = reply.isEmpty ? "exec'd process died during setup" : String(decoding: reply.dropFirst(), as: UTF8.self)
+        }
+        if let failure {
+            var st: Int32 = 0
+            waitpid(child, &st, 0)
+            ch.closeParentEnds()
+            if master >= 0 { close(master) }
+            throw SetupError(failure)
+        }
+        close(ch.sync.parent)
+        return ch.process(pid: child, stream: stream, master: master)
+    }
+}

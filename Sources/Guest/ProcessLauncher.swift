@@ -1,0 +1,64 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Agent
+import CShims
+import OCI
+
+/// The last steps of starting any container process (the init or an exec'd one), in the
+/// child, inside the container: limits, cwd, terminal, executable lookup, user, execve.
+struct ProcessLauncher {
+    let process: OCI.Process
+
+    func applyLimits() throws(SetupError) {
+        for r in process.rlimits {
+            var l = rlimit(rlim_cur: rlim_t(r.soft), rlim_max: rlim_t(r.hard))
+            guard let res = Rlimits.resource(r.type) else { continue }
+            if setrlimit(__rlimit_resource_t(UInt32(res)), &l) != 0 { throw .sys("setrlimit \(r.type)") }
+        }
+        if let adj = process.oomScoreAdj {
+            do { try Posix.writeFileAtomicInPlace("/proc/self/oom_score_adj", Array(String(adj).utf8)) }
+            catch { throw SetupError("oom_score_adj: \(error)") }
+        }
+        let cwd = process.cwd
+        if !Posix.isDirectory(cwd) { try? Posix.mkdirAll(cwd) }
+        if chdir(cwd) != 0 { throw .sys("chdir to cwd \(cwd)") }
+    }
+
+    /// PATH lookup as exec.LookPath does, with runc's error text.
+    func lookupExecutable() throws(SetupError) -> String {
+        let name = process.args[0]
+        if name.contains("/") {
+            guard access(name, X_OK) == 0 else { throw .sys("exec: \"\(name)\"") }
+            return name
+        }
+        let path = process.env.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) }
+            ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        for dir in path.split(separator: ":", omittingEmptySubsequences: false) {
+            let cand = (dir.isEmpty ? "." : String(dir)) + "/" + name
+            var st = stat()
+            if stat(cand, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(cand, X_OK) == 0 { return cand }
+        }
+        throw SetupError("exec: \"\(name)\": executable file not found in $PATH")
+    }
+
+    /// Opens the terminal when the process has one; returns (master, slave) or nil.
+    func openTerminal() throws(SetupError) -> (Int32, Int32)? {
+        guard process.terminal else { return nil }
+        return try Pty.open(rows: process.consoleSize?.height ?? 0, cols: process.consoleSize?.width ?? 0)
+    }
+
+    /// Drops to the process's user and replaces this process; returns only on failure.
+    func exec(_ executable: String) -> SetupError {
+        var groups = process.additionalGids.map { gid_t($0) }
+        if kata_setgroups(groups.count, &groups) != 0 { return .sys("setgroups") }
+        if setgid(process.gid) != 0 { return .sys("setgid \(process.gid)") }
+        if setuid(process.uid) != 0 { return .sys("setuid \(process.uid)") }
+        if let m = process.umask { umask(mode_t(m)) }
+        if process.noNewPrivileges { _ = kata_prctl(38 /* PR_SET_NO_NEW_PRIVS */, 1) }
+        let argv = Posix.cString(process.args)
+        let envp = Posix.cString(process.env)
+        execve(executable, argv, envp)
+        return .sys("exec \(executable)")
+    }
+}
