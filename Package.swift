@@ -32,7 +32,8 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: ["Agent"]),
         .testTarget(name: "HostRuntimeTests", dependencies: ["HostRuntime", "CLI", "TestSupport"]),
         .testTarget(name: "GuestTests", dependencies: ["Guest", "OCI", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["OCI", "CShims"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["OCI", "CShims"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),  // drives processes from threads
         .testTarget(name: "VMMTests", dependencies: ["VMM"]),
     ]
 )

@@ -111,6 +111,7 @@ enum ExecCommand {
             // Hold none of the caller's stdio: a shim waits for those pipes to close.
             let null = open("/dev/null", O_RDWR)
             for fd: Int32 in 0...2 { dup2(null, fd) }
+            kata_close_all_but(conn)  // nor any other fd: whoever waits on those would wait for us
             _exit(ControlSocket.waitExit(conn) ?? 255)
         }
         close(conn)

@@ -204,3 +204,8 @@ __attribute__((constructor(101))) static void kata_pid1_early_proc(void) {
     mkdir("/proc", 0555);
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 }
+
+void kata_close_all_but(int keep) {
+    if (keep > 3) syscall(SYS_close_range, 3, keep - 1, 0);
+    syscall(SYS_close_range, keep < 3 ? 3 : keep + 1, ~0U, 0);
+}

@@ -47,6 +47,8 @@ int kata_recv_fds(int sock, void *data, size_t len, int *fds_out, int max, int *
 int kata_set_child_subreaper(void);
 int kata_pipe2(int fds[2], int flags);
 int kata_accept(int fd);
+// Closes every fd >= 3 except `keep` (a detached relay holds nothing of its caller).
+void kata_close_all_but(int keep);
 int kata_unshare(int flags);
 int kata_setns(int fd, int nstype);
 int kata_sethostname(const char *name);
