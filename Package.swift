@@ -21,10 +21,10 @@ let package = Package(
         // linux/kvm.h and ioctl numbers for the built-in VMM.
         .target(name: "CKVM", path: "Sources/CKVM"),
         // The built-in VMM: /dev/kvm, guest memory, x86_64 boot, devices.
-        .target(name: "VMM", dependencies: ["CKVM", "Agent", "Hypervisor"]),
+        .target(name: "VMM", dependencies: ["CKVM", "Agent", "Hypervisor", "OCI"]),
         .target(name: "HostRuntime", dependencies: ["OCI", "Agent", "Hypervisor", "CShims"]),
         .target(name: "Guest", dependencies: ["OCI", "Agent", "CShims"]),
-        .target(name: "CLI", dependencies: ["HostRuntime", "Guest", "OCI"]),
+        .target(name: "CLI", dependencies: ["HostRuntime", "Guest", "OCI", "VMM"]),
         .executableTarget(name: "kata-runtime", dependencies: ["CLI", "Guest"]),
         // Temp directories and files for the test suites (a library, so tests share it).
         .target(name: "TestSupport", dependencies: ["Agent", "CShims"], path: "Tests/TestSupport"),

@@ -4,6 +4,7 @@ import Glibc
 import Agent
 import HostRuntime
 import OCI
+import VMM
 
 /// One runc-style subcommand.
 struct Command: Sendable {
@@ -80,6 +81,14 @@ enum Commands {
             do { try Posix.writeFileAtomic(path, Array((JSONWriter.write(spec, pretty: true)).utf8), mode: 0o666 & ~0o022) }
             catch { throw RuntimeError("write \(path): \(error)") }
             return 0
+        },
+        Command("check", "check whether this host can run containers, and with which hypervisor",
+                usage: "check [--json]", flags: [FlagSpec("json")], args: 0...0) { ctx, a in
+            CheckCommand.run(ctx, json: a.flag("json"))
+        },
+        Command("vmm-probe", "(internal) boot a tiny guest through the built-in VMM and report, for benchmarks",
+                usage: "vmm-probe [--text]", flags: [FlagSpec("text")], args: 0...0, hidden: true) { _, a in
+            TinyGuestProbe.commandMain(a.flag("text") ? ["--text"] : [])
         },
         Command("version", "print the version", usage: "version", args: 0...0) { _, _ in
             print(Version.text); return 0

@@ -54,4 +54,29 @@ final class CommandTests: XCTestCase {
         XCTAssertNotEqual(try h.run(["list", "--format", "yaml"]).status, 0)
         XCTAssertEqual(try h.run(["delete", "listed"]).status, 0)
     }
+
+    func testCheckReportsBackendAndProbe() throws {
+        guard FileManager.default.isExecutableFile(atPath: Harness.binary) else { throw XCTSkip("\(Harness.binary) is not installed") }
+        let h = try Harness()
+        defer { try? FileManager.default.removeItem(atPath: h.work) }
+        let r = try h.run(["check", "--json"])
+        let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+        let checks = try XCTUnwrap(obj["checks"] as? [[String: Any]])
+        let names = checks.compactMap { $0["name"] as? String }
+        for n in ["configuration", "/dev/kvm", "PVM", "qemu", "virtiofsd", "guest kernel", "guest initramfs"] {
+            XCTAssertTrue(names.contains(n), "check should report \(n): \(names)")
+        }
+        let canCreate = try XCTUnwrap(obj["canCreateContainers"] as? Bool)
+        XCTAssertEqual(r.status, canCreate ? 0 : 1)
+        if FileManager.default.fileExists(atPath: "/dev/kvm") && getuid() == 0 {
+            let probe = try XCTUnwrap(obj["probe"] as? [String: Any], "a real probe runs when /dev/kvm exists")
+            XCTAssertEqual(probe["ran"] as? Bool, true, "\(probe)")
+        }
+        // A configuration naming a missing kernel: not capable, and the line says which file.
+        let cfg = h.work + "/bad.toml"
+        try "[hypervisor]\nkernel = \"/nonexistent/vmlinux\"\n".write(toFile: cfg, atomically: true, encoding: .utf8)
+        let bad = try h.run(["check"], environment: ["KATA_CONFIG": cfg])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stdout.contains("FAIL guest kernel: /nonexistent/vmlinux"), bad.stdout)
+    }
 }

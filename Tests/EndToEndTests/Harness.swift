@@ -90,8 +90,10 @@ struct Harness {
 
     /// Runs `kata-runtime --root R args...` and waits for it.
     @discardableResult
-    func run(_ args: [String], cwd: String? = nil, stdin: String? = nil, globals: [String] = []) throws -> Result {
+    func run(_ args: [String], cwd: String? = nil, stdin: String? = nil, globals: [String] = [],
+             environment: [String: String] = [:]) throws -> Result {
         let p = Process()
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = ["--root", root] + globals + args
         if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }

@@ -1,1 +1,79 @@
+// C side of the built-in VMM: linux/kvm.h, the ioctls Swift cannot call (ioctl is variadic
+// and the request numbers are function-like macros), and flat accessors for struct kvm_run's
+// anonymous unions. Every function returns what the syscall returns (-1 with errno on error).
+#ifndef CKVM_H
+#define CKVM_H
+
 #include <linux/kvm.h>
+#include <stdint.h>
+#include <time.h>
+
+// System fd (/dev/kvm).
+int ckvm_open_dev(const char *path);
+int ckvm_get_api_version(int sys_fd);
+int ckvm_check_extension(int fd, int cap);
+int ckvm_get_vcpu_mmap_size(int sys_fd);
+int ckvm_create_vm(int sys_fd);
+
+// VM fd.
+int ckvm_set_tss_addr(int vm_fd, uint64_t addr);
+int ckvm_set_identity_map_addr(int vm_fd, uint64_t addr);
+int ckvm_create_irqchip(int vm_fd);
+int ckvm_create_pit2(int vm_fd);
+int ckvm_set_user_memory_region(int vm_fd, uint32_t slot, uint32_t flags, uint64_t guest_phys,
+                                uint64_t size, uint64_t host_addr);
+int ckvm_create_vcpu(int vm_fd, unsigned long id);
+int ckvm_irq_line(int vm_fd, uint32_t irq, uint32_t level);
+int ckvm_irqfd(int vm_fd, int event_fd, uint32_t gsi, int deassign);
+/// KVM_IOEVENTFD: a guest write of `len` bytes to `addr` (port I/O if `pio`) signals event_fd
+/// without an exit; with `match_data`, only when the value written equals `data`.
+int ckvm_ioeventfd(int vm_fd, int event_fd, uint64_t addr, uint32_t len, int pio, int match_data,
+                   uint64_t data, int deassign);
+
+// vCPU fd.
+int ckvm_run(int vcpu_fd);
+int ckvm_get_regs(int vcpu_fd, struct kvm_regs *regs);
+int ckvm_set_regs(int vcpu_fd, const struct kvm_regs *regs);
+int ckvm_get_sregs(int vcpu_fd, struct kvm_sregs *sregs);
+int ckvm_set_sregs(int vcpu_fd, const struct kvm_sregs *sregs);
+/// x87 control word 0x37f and MXCSR 0x1f80, as a freshly reset FPU (what Linux expects at entry).
+int ckvm_set_fpu_defaults(int vcpu_fd);
+/// KVM_GET_SUPPORTED_CPUID on sys_fd then KVM_SET_CPUID2 on vcpu_fd, with the initial APIC id
+/// (leaf 1 EBX[31:24], leaf 0xb EDX) set to apic_id. Returns 0 or -1/errno.
+int ckvm_setup_cpuid(int sys_fd, int vcpu_fd, uint32_t apic_id);
+/// Guest-virtual to guest-physical through the vCPU's current page tables.
+int ckvm_translate(int vcpu_fd, uint64_t linear, uint64_t *physical, int *valid);
+
+// struct kvm_run accessors (the run page is shared with the kernel).
+uint32_t ckvm_run_exit_reason(const struct kvm_run *run);
+void ckvm_run_set_immediate_exit(struct kvm_run *run, uint8_t value);
+
+struct ckvm_io_exit { uint8_t direction; uint8_t size; uint16_t port; uint32_t count; uint64_t data_offset; };
+struct ckvm_io_exit ckvm_run_io(const struct kvm_run *run);
+
+struct ckvm_mmio_exit { uint64_t phys_addr; uint32_t len; uint8_t is_write; };
+struct ckvm_mmio_exit ckvm_run_mmio(const struct kvm_run *run);
+uint8_t *ckvm_run_mmio_data(struct kvm_run *run);
+
+struct ckvm_internal_exit { uint32_t suberror; uint32_t ndata; uint64_t data[16]; };
+struct ckvm_internal_exit ckvm_run_internal(const struct kvm_run *run);
+
+uint64_t ckvm_run_fail_entry_reason(const struct kvm_run *run);
+struct ckvm_system_event_exit { uint32_t type; uint32_t ndata; uint64_t data0; };
+struct ckvm_system_event_exit ckvm_run_system_event(const struct kvm_run *run);
+
+// Kicking a vCPU thread out of KVM_RUN: a no-op handler (no SA_RESTART) so that a signal makes
+// KVM_RUN return EINTR, and a per-thread POSIX timer that sends it.
+int ckvm_kick_signal(void);
+int ckvm_install_kick_handler(void);
+/// A timer delivering ckvm_kick_signal() to the calling thread only; first/interval in ns.
+int ckvm_thread_timer_start(timer_t *timer, uint64_t first_ns, uint64_t interval_ns);
+int ckvm_thread_timer_stop(timer_t timer);
+
+/// eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC).
+int ckvm_eventfd(void);
+
+/// Full memory barrier between the VMM's ring accesses and the guest's.
+void ckvm_fence(void);
+
+#endif

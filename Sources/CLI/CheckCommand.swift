@@ -1,0 +1,86 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Agent
+import HostRuntime
+import Hypervisor
+import OCI
+import VMM
+
+/// `check`, as Kata's: can this host run containers, with which backend, and why not.
+/// It runs a real probe: a tiny guest through the built-in VMM, timed.
+enum CheckCommand {
+    struct Item {
+        let name: String
+        let ok: Bool
+        let detail: String
+        /// Whether a failure stops containers from being created.
+        let required: Bool
+    }
+
+    static func run(_ ctx: Context, json: Bool) -> Int32 {
+        var items: [Item] = []
+        let config: Configuration
+        do { config = try ctx.configuration() } catch {
+            items.append(Item(name: "configuration", ok: false, detail: error.description, required: true))
+            return emit(items, backend: "none", probe: nil, json: json, canCreate: false)
+        }
+        items.append(Item(name: "configuration", ok: true, detail: config.path ?? "built-in defaults", required: true))
+
+        let accel = Accelerator.probe()
+        items.append(Item(name: "cpu virtualization flags", ok: accel.hardwareVirt,
+                          detail: accel.hardwareVirt ? "vmx/svm present" : "no vmx/svm in /proc/cpuinfo", required: false))
+        items.append(Item(name: "/dev/kvm", ok: accel.kvmDevice, detail: accel.kvmDevice ? "read/write" : "missing or not accessible", required: false))
+        items.append(Item(name: "PVM", ok: !accel.pvm, detail: accel.pvm ? "kvm_pvm is loaded: standard guest kernels run emulated instruction by instruction" : "not in use", required: false))
+
+        var probe: TinyGuestProbe.Report?
+        if accel.kvmDevice {
+            do {
+                let kvm = try Kvm()
+                items.append(Item(name: "KVM_CREATE_VM", ok: true, detail: "API version \(Kvm.apiVersion)", required: false))
+                let missing = kvm.missing()
+                items.append(Item(name: "KVM capabilities", ok: missing.isEmpty,
+                                  detail: missing.isEmpty ? "all required present" : "missing " + missing.map(\.name).joined(separator: ", "), required: false))
+            } catch {
+                items.append(Item(name: "KVM_CREATE_VM", ok: false, detail: "\(error)", required: false))
+            }
+            let r = TinyGuestProbe.run()
+            probe = r
+            let prefix = "built-in VMM probe: "
+            items.append(Item(name: "built-in VMM probe", ok: r.ran,
+                              detail: r.text.hasPrefix(prefix) ? String(r.text.dropFirst(prefix.count)) : r.text, required: false))
+        }
+
+        let qemu = access(config.qemuPath, X_OK) == 0
+        items.append(Item(name: "qemu", ok: qemu, detail: config.qemuPath, required: true))
+        let vfsd = access(config.virtiofsdPath, X_OK) == 0
+        items.append(Item(name: "virtiofsd", ok: vfsd, detail: config.virtiofsdPath, required: true))
+        for (name, path) in [("guest kernel", config.kernel), ("guest initramfs", config.initrd)] {
+            items.append(Item(name: name, ok: access(path, R_OK) == 0, detail: path, required: true))
+        }
+
+        // Containers need a backend that can boot our Linux guest: the built-in VMM cannot
+        // yet (issue 3), so today that is QEMU, with KVM when usable and TCG otherwise.
+        let backend: String
+        if config.hypervisor == "builtin" { backend = "builtin (cannot boot Linux guests yet)" }
+        else { backend = "qemu, accelerator " + (config.accel == "auto" ? (accel.usable ? "kvm" : "tcg") : config.accel) + (accel.usable ? "" : " because " + accel.reason) }
+        let canCreate = items.allSatisfy { $0.ok || !$0.required } && config.hypervisor != "builtin"
+        return emit(items, backend: backend, probe: probe, json: json, canCreate: canCreate)
+    }
+
+    static func emit(_ items: [Item], backend: String, probe: TinyGuestProbe.Report?, json: Bool, canCreate: Bool) -> Int32 {
+        if json {
+            var pairs: [(String, JSON)] = [
+                ("canCreateContainers", JSON(canCreate)), ("backend", JSON(backend)),
+                ("checks", .array(items.map { .object([("name", JSON($0.name)), ("ok", JSON($0.ok)), ("required", JSON($0.required)), ("detail", JSON($0.detail))]) })),
+            ]
+            if let p = probe, let parsed = try? JSONParser.parse(p.json) { pairs.append(("probe", parsed)) }
+            print(JSONWriter.write(.object(pairs), pretty: true))
+        } else {
+            for i in items { print("\(i.ok ? "ok  " : (i.required ? "FAIL" : "no  ")) \(i.name): \(i.detail)") }
+            print("backend: \(backend)")
+            print(canCreate ? "System is capable of running containers" : "System cannot run containers: see FAIL lines above")
+        }
+        return canCreate ? 0 : 1
+    }
+}

@@ -1,0 +1,147 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CKVM
+
+/// One VM with one vCPU, run on the calling thread: guest memory at 0, the legacy devices
+/// (serial 0x3f8, i8042, debug-exit port), virtio-mmio devices in the MMIO gap, and the exit loop.
+public final class MicroVM {
+    public struct Options {
+        public var memorySize: Int = 4 << 20
+        /// In-kernel PIC/IOAPIC/LAPIC (needed for Linux; then HLT does not exit).
+        public var irqchip = true
+        /// In-kernel PIT (Linux calibrates against it).
+        public var pit = false
+        /// KVM_SET_CPUID2 with what KVM supports (Linux reads CPUID; tiny guests do not).
+        public var cpuid = true
+        public init() {}
+    }
+
+    public let kvm: Kvm
+    public let vm: KvmVM
+    public let memory: GuestMemory
+    public let vcpu: Vcpu
+    public let portIO = PortIOBus()
+    public let mmio = MMIOBus()
+    public let serial = Serial8250()
+    public let i8042 = I8042()
+    public let debugExit = DebugExitPort()
+    public let options: Options
+    public private(set) var virtioDevices: [(transport: VirtioMMIOTransport, base: UInt64, irq: UInt32)] = []
+    /// Exits handled by the last `run`, and when the first one arrived (monotonic ns).
+    public private(set) var exitCount = 0
+    public private(set) var firstExitAt: UInt64?
+    var stopRequest: VMStop?
+    /// Thread-safe: `kicker.requestStop()` ends a `run` in progress with `.stopped`.
+    public let kicker: VcpuKicker
+
+    public init(options: Options = Options(), kvm: Kvm? = nil) throws(KvmError) {
+        self.options = options
+        let kvm = if let kvm { kvm } else { try Kvm() }
+        var needed: [KvmCapability] = [.userMemory, .setTSSAddr, .immediateExit]
+        if options.irqchip { needed += [.irqchip] }
+        if options.pit { needed += [.pit2] }
+        if options.cpuid { needed += [.extCPUID] }
+        try kvm.requireCapabilities(needed)
+        self.kvm = kvm
+        vm = try kvm.createVM()
+        // Memory first: the first memslot change after KVM_CREATE_IRQCHIP waits for an SRCU
+        // grace period (5-11 ms measured here); before it, registration takes ~40 us.
+        memory = try GuestMemory(size: options.memorySize)
+        try vm.register(memory)
+        try vm.setTSSAddress()
+        if options.irqchip { try vm.createIRQChip() }
+        if options.pit { try vm.createPIT2() }
+        vcpu = try vm.createVcpu(id: 0)
+        if options.cpuid { try vcpu.setSupportedCPUID(from: kvm) }
+        kicker = VcpuKicker(vcpu: vcpu)
+
+        try portIO.insert(serial, base: UInt64(X86Ports.serial0), length: 8)
+        try portIO.insert(i8042, base: UInt64(X86Ports.i8042Data), length: 5)
+        try portIO.insert(debugExit, base: UInt64(X86Ports.debugExit), length: 1)
+        i8042.onReset = { [unowned self] in stopRequest = .reset }
+        debugExit.onExit = { [unowned self] v in stopRequest = .debugExit(status: v) }
+        if options.irqchip {
+            serial.onInterrupt = { [unowned self] in try? vm.pulseIRQ(X86Ports.serial0IRQ) }
+        }
+    }
+
+    /// Copies a flat binary into guest memory (bounds-checked).
+    public func load(_ program: [UInt8], at address: UInt64 = X86Layout.highMemory) throws(KvmError) {
+        try memory.write(address, program)
+    }
+
+    /// Direct 64-bit entry at `entry`; the stack defaults to the top of guest memory.
+    public func enterLongMode(entry: UInt64 = X86Layout.highMemory, stack: UInt64? = nil, rsi: UInt64 = 0) throws(KvmError) {
+        try LongMode.configure(vcpu, memory: memory, entry: entry,
+                               stack: stack ?? UInt64(options.memorySize) & ~0xf, rsi: rsi)
+    }
+
+    /// Adds a virtio-mmio device in the next 4 KiB window of the MMIO gap with the next IRQ.
+    @discardableResult
+    public func addVirtio(_ device: VirtioDevice) throws(KvmError) -> VirtioMMIOTransport {
+        let n = UInt64(virtioDevices.count)
+        let base = X86Layout.virtioMMIOBase + n * X86Layout.virtioMMIOStride
+        let irq = X86Layout.virtioFirstIRQ + UInt32(n)
+        let t = VirtioMMIOTransport(device: device, memory: memory)
+        try mmio.insert(t, base: base, length: VirtioMMIOTransport.windowSize)
+        if options.irqchip { t.onInterrupt = { [unowned self] in try? vm.pulseIRQ(irq) } }
+        virtioDevices.append((t, base, irq))
+        return t
+    }
+
+    /// Kernel parameters announcing the virtio-mmio devices to Linux.
+    public var virtioKernelParameters: [String] {
+        virtioDevices.map { VirtioMMIOTransport.kernelParameter(base: $0.base, irq: $0.irq) }
+    }
+
+    /// Runs the vCPU on this thread until the guest stops or `timeoutNanoseconds` pass.
+    public func run(timeoutNanoseconds: UInt64 = 5_000_000_000) throws(KvmError) -> VMStop {
+        _ = try KvmError.check(ckvm_install_kick_handler(), "install vCPU kick signal handler")
+        var timer: timer_t? = nil
+        _ = try KvmError.check(ckvm_thread_timer_start(&timer, timeoutNanoseconds, 10_000_000), "timer_create")
+        defer { if let timer { ckvm_thread_timer_stop(timer) } }
+        let deadline = Clock.monotonic() + timeoutNanoseconds
+        stopRequest = nil
+        exitCount = 0
+        firstExitAt = nil
+        kicker.enter()
+        defer { kicker.leave() }
+        while true {
+            if kicker.stopRequested { return .stopped(try? VcpuSnapshot(vcpu)) }
+            let exit = try vcpu.runOnce()
+            if firstExitAt == nil { firstExitAt = Clock.monotonic() }
+            exitCount += 1
+            if let stop = try handle(exit, deadline: deadline) { return stop }
+            if let stop = stopRequest { return stop }
+        }
+    }
+
+    func handle(_ exit: VcpuExit, deadline: UInt64) throws(KvmError) -> VMStop? {
+        switch exit {
+        case .io(let port, let size, let count, let isWrite, let data):
+            for i in 0..<count {
+                let p = data + i * size
+                if isWrite { portIO.write(UInt64(port), from: UnsafeRawBufferPointer(start: p, count: size)) }
+                else { portIO.read(UInt64(port), into: UnsafeMutableRawBufferPointer(start: p, count: size)) }
+                if stopRequest != nil { break }
+            }
+            return nil
+        case .mmio(let address, let length, let isWrite, let data):
+            if isWrite { mmio.write(address, from: UnsafeRawBufferPointer(start: data, count: length)) }
+            else { mmio.read(address, into: UnsafeMutableRawBufferPointer(start: data, count: length)) }
+            return nil
+        case .interrupted:
+            if kicker.stopRequested { return .stopped(try? VcpuSnapshot(vcpu)) }
+            return Clock.monotonic() >= deadline ? .timeout(try? VcpuSnapshot(vcpu)) : nil
+        case .hlt: return .halted(try? VcpuSnapshot(vcpu))
+        case .shutdown: return .shutdown(try? VcpuSnapshot(vcpu))
+        case .systemEvent(let type, _):
+            return type == UInt32(KVM_SYSTEM_EVENT_RESET) ? .reset : .systemEvent(type: type)
+        case .internalError(let sub, let data):
+            return .internalError(InternalErrorReport(suberror: sub, data: data, vcpu: vcpu, memory: memory))
+        case .failEntry(let reason): return .failEntry(reason: reason, try? VcpuSnapshot(vcpu))
+        case .other(let reason): return .unhandledExit(reason: reason, try? VcpuSnapshot(vcpu))
+        }
+    }
+}

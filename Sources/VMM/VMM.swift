@@ -1,1 +1,0 @@
-// The built-in VMM (issue 3).
