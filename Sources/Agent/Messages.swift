@@ -12,6 +12,14 @@ public enum Request: Equatable, Sendable {
     case exec(stream: UInt32, process: [UInt8])
     /// Set the window size of the terminal of the process on `stream`.
     case resize(stream: UInt32, rows: UInt32, cols: UInt32)
+    /// Freeze (true) or thaw (false) every process of the container.
+    case pause(Bool)
+    /// The container's cgroup statistics, as runc's stats JSON (response body).
+    case stats
+    /// Apply new linux.resources (a JSON object) to the container's cgroup.
+    case update(resources: [UInt8])
+    /// The container's processes as seen in the guest: JSON [{pid, ppid, uid, state, args}].
+    case processes
 
     public var name: String {
         switch self {
@@ -21,10 +29,17 @@ public enum Request: Equatable, Sendable {
         case .shutdown: return "shutdown"
         case .exec(let s, _): return "exec on stream \(s)"
         case .resize(let s, let r, let c): return "resize \(s) to \(r)x\(c)"
+        case .pause(let on): return on ? "pause" : "resume"
+        case .stats: return "stats"
+        case .update: return "update"
+        case .processes: return "processes"
         }
     }
 
-    enum Op: UInt8 { case create = 1, start = 2, signal = 3, shutdown = 4, exec = 5, resize = 6 }
+    enum Op: UInt8 {
+        case create = 1, start = 2, signal = 3, shutdown = 4, exec = 5, resize = 6
+        case pause = 7, stats = 8, update = 9, processes = 10
+    }
 
     public func encode(into w: inout WireWriter) {
         switch self {
@@ -39,6 +54,10 @@ public enum Request: Equatable, Sendable {
         case .shutdown: w.u8(Op.shutdown.rawValue)
         case .exec(let s, let p): w.u8(Op.exec.rawValue); w.u32(s); w.blob(p)
         case .resize(let s, let r, let c): w.u8(Op.resize.rawValue); w.u32(s); w.u32(r); w.u32(c)
+        case .pause(let on): w.u8(Op.pause.rawValue); w.bool(on)
+        case .stats: w.u8(Op.stats.rawValue)
+        case .update(let r): w.u8(Op.update.rawValue); w.blob(r)
+        case .processes: w.u8(Op.processes.rawValue)
         }
     }
 
@@ -57,6 +76,10 @@ public enum Request: Equatable, Sendable {
         case .shutdown: return .shutdown
         case .exec: return .exec(stream: try r.u32(), process: try r.blob())
         case .resize: return .resize(stream: try r.u32(), rows: try r.u32(), cols: try r.u32())
+        case .pause: return .pause(try r.bool())
+        case .stats: return .stats
+        case .update: return .update(resources: try r.blob())
+        case .processes: return .processes
         }
     }
 }
@@ -89,11 +112,13 @@ extension Frame {
         req.encode(into: &w)
         return Frame(.request, payload: w.bytes)
     }
-    public static func response(_ id: UInt32, error: String?) -> Frame {
+    /// A reply: the error text, or success with an optional body (stats, process lists).
+    public static func response(_ id: UInt32, error: String?, body: [UInt8] = []) -> Frame {
         var w = WireWriter()
         w.u32(id)
         w.bool(error == nil)
         w.string(error ?? "")
+        w.blob(body)
         return Frame(.response, payload: w.bytes)
     }
     public static func data(_ stream: UInt32, fd: UInt8, _ bytes: ArraySlice<UInt8>) -> Frame {
@@ -119,9 +144,14 @@ extension Frame {
     }
     /// Decodes a response frame into (id, error or nil).
     public func asResponse() throws(WireError) -> (UInt32, String?) {
+        let (id, err, _) = try asResponseWithBody()
+        return (id, err)
+    }
+    public func asResponseWithBody() throws(WireError) -> (UInt32, String?, [UInt8]) {
         var r = WireReader(payload)
         let id = try r.u32(), ok = try r.bool(), err = try r.string()
-        return (id, ok ? nil : err)
+        let body = r.remaining > 0 ? try r.blob() : []
+        return (id, ok ? nil : err, body)
     }
     public func asText() throws(WireError) -> String { var r = WireReader(payload); return try r.string() }
     public func asCredit() throws(WireError) -> (UInt8, UInt32) { var r = WireReader(payload); return (try r.u8(), try r.u32()) }

@@ -41,7 +41,7 @@ public enum CLI {
         do {
             // exec: everything after the container id belongs to the process.
             let a = try ArgumentParser.parse(rest, specs: cmd.flags + [FlagSpec("help", "h")], command: name,
-                                             stopAtCount: name == "exec" ? 1 : Int.max)
+                                             stopAtCount: name == "exec" || name == "ps" ? 1 : Int.max)
             if a.flag("help") { print("usage: kata-runtime \(cmd.usage)\n\n\(cmd.summary)"); return 0 }
             guard cmd.positionals.contains(a.positionals.count) else {
                 return fail(ctx, "\"\(name)\" requires \(describe(cmd.positionals)) argument(s); usage: kata-runtime \(cmd.usage)")

@@ -82,6 +82,39 @@ enum Commands {
             catch { throw RuntimeError("write \(path): \(error)") }
             return 0
         },
+        Command("pause", "pause suspends all processes inside the container", usage: "pause <container-id>", args: 1...1) { ctx, a in
+            try ContainerCommands.pause(ctx, id: a.positionals[0], on: true); return 0
+        },
+        Command("resume", "resumes all processes that have been previously paused", usage: "resume <container-id>", args: 1...1) { ctx, a in
+            try ContainerCommands.pause(ctx, id: a.positionals[0], on: false); return 0
+        },
+        Command("ps", "ps displays the processes running inside a container",
+                usage: "ps [--format table|json] <container-id> [ps options]", flags: [FlagSpec("format", "f", value: true)],
+                args: 1...Int.max) { ctx, a in
+            print(try ContainerCommands.ps(ctx, id: a.positionals[0], format: a.value("format") ?? "table",
+                                           psArgs: Array(a.positionals.dropFirst())))
+            return 0
+        },
+        Command("top", "display the processes of a container as seen inside its VM", usage: "top <container-id>",
+                args: 1...1) { ctx, a in
+            print(try ContainerCommands.top(ctx, id: a.positionals[0])); return 0
+        },
+        Command("events", "display container events such as OOM notifications, cpu, memory, and IO usage statistics",
+                usage: "events [--stats] [--interval 5s] <container-id>",
+                flags: [FlagSpec("stats"), FlagSpec("interval", value: true)], args: 1...1) { ctx, a in
+            try ContainerCommands.events(ctx, id: a.positionals[0], statsOnce: a.flag("stats"), interval: a.value("interval") ?? "5s")
+        },
+        Command("update", "update container resource constraints", usage: "update [command options] <container-id>",
+                flags: ContainerCommands.updateFlags, args: 1...1) { ctx, a in
+            try ContainerCommands.update(ctx, id: a.positionals[0], a); return 0
+        },
+        Command("features", "show the enabled features", usage: "features", args: 0...0) { _, _ in
+            print(InfoCommands.features()); return 0
+        },
+        Command("env", "display the effective configuration, paths and versions", usage: "env [--json]",
+                flags: [FlagSpec("json")], args: 0...0) { ctx, a in
+            print(try InfoCommands.env(ctx, json: a.flag("json"))); return 0
+        },
         Command("check", "check whether this host can run containers, and with which hypervisor",
                 usage: "check [--json]", flags: [FlagSpec("json")], args: 0...0) { ctx, a in
             CheckCommand.run(ctx, json: a.flag("json"))

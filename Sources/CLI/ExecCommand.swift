@@ -50,6 +50,7 @@ enum ExecCommand {
         if hostPty >= 0 { close(hostPty) }
         if a.flag("detach") { return try detach(conn, pidFile: a.value("pid-file")) }
         if let pf = a.value("pid-file") { try? Posix.writeFileAtomic(pf, Array(String(getpid()).utf8)) }
+        try? Posix.writeAll(conn, Array("relay \(getpid())\n".utf8))
         return wait(conn, stream: stream, stateDir: store.directory(id))
     }
 
@@ -112,6 +113,7 @@ enum ExecCommand {
             let null = open("/dev/null", O_RDWR)
             for fd: Int32 in 0...2 { dup2(null, fd) }
             kata_close_all_but(conn)  // nor any other fd: whoever waits on those would wait for us
+            try? Posix.writeAll(conn, Array("relay \(getpid())\n".utf8))  // so `ps` can list us
             _exit(ControlSocket.waitExit(conn) ?? 255)
         }
         close(conn)

@@ -13,6 +13,7 @@ final class AgentServer {
     var window = SendWindow()
     var container: ContainerProcess?
     var spec: Spec?
+    var cgroup: ContainerCgroup?
     var processes: [UInt32: GuestProcess] = [:]
     let sigfd: Int32
 
@@ -62,9 +63,10 @@ final class AgentServer {
         case .request:
             guard let (id, req) = try? f.asRequest() else { GuestInit.log("bad request"); return }
             GuestInit.trace("request \(id): \(req.name)")
-            let err = perform(req)
+            var body: [UInt8] = []
+            let err = perform(req, body: &body)
             GuestInit.trace("request \(id) done: \(err ?? "ok")")
-            channel.send(.response(id, error: err))
+            channel.send(.response(id, error: err, body: body))
         case .data:
             guard let p = processes[f.stream], f.fd == 0, p.stdin >= 0 else { return }
             p.stdinQueue.append(contentsOf: f.body)
@@ -80,8 +82,8 @@ final class AgentServer {
         }
     }
 
-    /// Runs a request; nil on success, the error text otherwise.
-    func perform(_ req: Request) -> String? {
+    /// Runs a request; nil on success, the error text otherwise. Data for the host goes in `body`.
+    func perform(_ req: Request, body: inout [UInt8]) -> String? {
         switch req {
         case .createContainer(let c):
             guard container == nil else { return "a container already exists in this VM" }
@@ -89,7 +91,10 @@ final class AgentServer {
                 let spec = try SpecParser.parse(c.config)
                 GuestInit.trace("config parsed")
                 let setup = try ContainerSetup(spec: spec, rootfs: c.rootfs, binds: c.binds)
-                let initProcess = try ContainerProcess(setup: setup, stream: c.stream)
+                let group = try ContainerCgroup.create(id: c.id)
+                if let r = spec.linux.resources { try group.apply(r) }
+                cgroup = group
+                let initProcess = try ContainerProcess(setup: setup, stream: c.stream, cgroup: group)
                 container = initProcess
                 self.spec = spec
                 processes[c.stream] = initProcess.process
@@ -105,7 +110,8 @@ final class AgentServer {
             guard processes[stream] == nil else { return "stream \(stream) is in use" }
             do {
                 let process = try SpecParser.parseProcess(json)
-                processes[stream] = try ExecProcess.spawn(initPID: c.process.pid, spec: spec, process: process, stream: stream)
+                processes[stream] = try ExecProcess.spawn(initPID: c.process.pid, spec: spec, process: process,
+                                                          stream: stream, cgroup: cgroup)
                 return nil
             } catch let e as SpecError { return e.description }
             catch { return "\(error)" }
@@ -117,6 +123,25 @@ final class AgentServer {
         case .resize(let stream, let rows, let cols):
             guard let p = processes[stream], p.terminal >= 0 else { return "process has no terminal" }
             Pty.resize(p.terminal, rows: rows, cols: cols)
+            return nil
+        case .pause(let on):
+            guard let g = cgroup else { return "no container" }
+            do { try g.freeze(on); return nil } catch { return error.description }
+        case .stats:
+            guard let g = cgroup else { return "no container" }
+            body = Array(JSONWriter.write(g.stats()).utf8)
+            return nil
+        case .update(let bytes):
+            guard let g = cgroup else { return "no container" }
+            do {
+                let r = try JSONParser.parse(bytes)
+                try g.apply(r)
+                return nil
+            } catch let e as SetupError { return e.description }
+            catch { return "resources: \(error)" }
+        case .processes:
+            guard let g = cgroup else { return "no container" }
+            body = Array(JSONWriter.write(g.processTable()).utf8)
             return nil
         case .shutdown:
             sync()

@@ -12,7 +12,7 @@ final class ContainerProcess {
     var syncFD: Int32
 
     /// Forks the container process and waits until it is ready for start or failed.
-    init(setup: ContainerSetup, stream: UInt32) throws(SetupError) {
+    init(setup: ContainerSetup, stream: UInt32, cgroup: ContainerCgroup) throws(SetupError) {
         let ch = try SpawnChannels.make()
         let start: (read: Int32, write: Int32)
         do { start = try Posix.pipe() } catch { ch.closeParentEnds(); throw SetupError("\(error)") }
@@ -25,6 +25,7 @@ final class ContainerProcess {
             ch.adoptInChild()
             close(start.write)
             do {
+                try cgroup.join()
                 let exe = try setup.prepare()
                 if let (master, slave) = try setup.launcher.openTerminal() {
                     ch.report("R", fd: master)

@@ -13,7 +13,8 @@ enum ExecProcess {
     /// is born inside it.
     static let nsFiles: [String: String] = ["ipc": "ipc", "uts": "uts", "network": "net", "cgroup": "cgroup", "mount": "mnt"]
 
-    static func spawn(initPID: pid_t, spec: Spec, process: OCI.Process, stream: UInt32) throws(SetupError) -> GuestProcess {
+    static func spawn(initPID: pid_t, spec: Spec, process: OCI.Process, stream: UInt32,
+                      cgroup: ContainerCgroup?) throws(SetupError) -> GuestProcess {
         // Open every namespace before joining any: after the mount namespace, /proc is the container's.
         var nsFDs: [Int32] = []
         for ns in spec.linux.namespaces {
@@ -32,6 +33,7 @@ enum ExecProcess {
         if child == 0 {
             ch.adoptInChild()
             do throws(SetupError) {
+                try cgroup?.join()  // before the mount namespace hides the guest's /sys/fs/cgroup
                 for fd in nsFDs where kata_setns(fd, 0) != 0 { throw SetupError.sys("join container namespace") }
                 let launcher = ProcessLauncher(process: process)
                 try launcher.applyLimits()

@@ -41,7 +41,7 @@ public enum ControlSocket {
         }
     }
 
-    static func expectOK(_ fd: Int32, what: String, timeoutMs: Int32) throws(RuntimeError) -> String {
+    public static func expectOK(_ fd: Int32, what: String, timeoutMs: Int32) throws(RuntimeError) -> String {
         guard let text = readLine(fd, timeoutMs: timeoutMs) else {
             throw RuntimeError("keeper did not answer \"\(what.split(separator: " ").first ?? "")\"")
         }

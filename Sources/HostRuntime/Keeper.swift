@@ -167,6 +167,11 @@ public final class Keeper {
                 fds.append(pollfd(fd: r.stdin, events: Int16(POLLIN), revents: 0))
                 inputs.append(r)
             }
+            var waiters: [Relay] = []
+            for r in relays.values where r.waiter >= 0 && !r.waiterClosed {
+                fds.append(pollfd(fd: r.waiter, events: Int16(POLLIN), revents: 0))
+                waiters.append(r)
+            }
             let ctlBase = fds.count
             for c in controls { fds.append(pollfd(fd: c, events: Int16(POLLIN), revents: 0)) }
             // Terminals are polled for size changes: a pty we only hold sends no SIGWINCH.
@@ -177,6 +182,7 @@ public final class Keeper {
             if fds[1].revents != 0 { handleSignals() }
             if fds[2].revents != 0 { acceptControl() }
             for (i, r) in inputs.enumerated() where fds[3 + i].revents != 0 { pumpStdin(r) }
+            for (i, r) in waiters.enumerated() where fds[3 + inputs.count + i].revents != 0 { handleWaiter(r) }
             for p in fds[ctlBase...] where p.revents != 0 { handleControl(p.fd) }
             for r in relays.values where r.started {
                 if let s = r.sizeChange() { send(.resize(stream: r.stream, rows: s.rows, cols: s.cols), replyTo: -1, op: "resize") }
@@ -213,11 +219,19 @@ public final class Keeper {
                 stdinWindow.forget(f.stream)
             }
         case .response:
-            guard let (id, err) = try? f.asResponse(), let p = pending.removeValue(forKey: id) else { return }
+            guard let (id, err, body) = try? f.asResponseWithBody(), let p = pending.removeValue(forKey: id) else { return }
             if err == nil && p.op == "start" {
                 relays[Self.stream]?.started = true
                 state.status = .running
                 try? store.save(state)
+            }
+            if err == nil && (p.op == "pause" || p.op == "resume") {
+                state.status = p.op == "pause" ? .paused : .running
+                try? store.save(state)
+            }
+            if err == nil && !body.isEmpty {
+                reply(p.fd, "ok " + String(decoding: body, as: UTF8.self))
+                return
             }
             if p.op.hasPrefix("exec ") {
                 let stream = UInt32(p.op.dropFirst(5)) ?? 0
@@ -309,6 +323,22 @@ public final class Keeper {
         case "signal":
             guard words.count == 3, let st = UInt32(words[1]), let sig = Int32(words[2]) else { reply(fd, "error bad signal request"); return }
             send(.signal(stream: st, signal: sig, all: false), replyTo: fd, op: "signal")
+        case "pause", "resume":
+            send(.pause(words[0] == "pause"), replyTo: fd, op: words[0])
+        case "stats":
+            send(.stats, replyTo: fd, op: "stats")
+        case "processes":
+            send(.processes, replyTo: fd, op: "processes")
+        case "pids":
+            // Host processes that stand for the container's: this keeper and exec relays.
+            let pids = [getpid()] + relays.values.compactMap { $0.hostPID }.filter { kill($0, 0) == 0 }
+            reply(fd, "ok [" + pids.map { String($0) }.joined(separator: ",") + "]")
+        case "update":
+            guard words.count == 2, let len = Int(words[1]), len <= 1 << 20 else { reply(fd, "error bad update request"); return }
+            guard let body = readBody(fd, have: Array(bytes[min(nl + 1, bytes.count)...]), length: len) else {
+                reply(fd, "error update request truncated"); return
+            }
+            send(.update(resources: body), replyTo: fd, op: "update")
         case "resize":
             guard words.count == 4, let st = UInt32(words[1]), let r = UInt32(words[2]), let c = UInt32(words[3]) else { reply(fd, "error bad resize request"); return }
             send(.resize(stream: st, rows: r, cols: c), replyTo: fd, op: "resize")
@@ -317,13 +347,10 @@ public final class Keeper {
                 for f in fds { close(f) }
                 reply(fd, "error bad exec request"); return
             }
-            bytes.removeFirst(min(nl + 1, bytes.count))
-            while bytes.count < len {
-                var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                guard poll(&p, 1, 5000) > 0, let more = try? Posix.readSome(fd), !more.isEmpty else { break }
-                bytes += more
+            guard let body = readBody(fd, have: Array(bytes[min(nl + 1, bytes.count)...]), length: len) else {
+                for f in fds { close(f) }; reply(fd, "error exec request truncated"); return
             }
-            guard bytes.count >= len else { for f in fds { close(f) }; reply(fd, "error exec request truncated"); return }
+            bytes = body
             let stream = nextStream
             nextStream += 1
             relays[stream] = Relay(stream: stream, stdin: fds[0], stdout: fds[1], stderr: fds[2], waiter: fd,
@@ -336,6 +363,27 @@ public final class Keeper {
     }
 
     var started: Bool { relays[Self.stream]?.started ?? false }
+
+    /// The rest of a request's body after its header line.
+    func readBody(_ fd: Int32, have: [UInt8], length: Int) -> [UInt8]? {
+        var bytes = have
+        while bytes.count < length {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, 5000) > 0, let more = try? Posix.readSome(fd), !more.isEmpty else { return nil }
+            bytes += more
+        }
+        return Array(bytes.prefix(length))
+    }
+
+    /// A line from an exec's waiting connection: a detached relay announces its host PID.
+    func handleWaiter(_ r: Relay) {
+        guard let data = try? Posix.readSome(r.waiter, max: 256), !data.isEmpty else {
+            r.waiterClosed = true  // the caller went away; the process keeps running
+            return
+        }
+        let line = String(decoding: data, as: UTF8.self)
+        if line.hasPrefix("relay "), let pid = Int32(line.dropFirst(6).split(separator: "\n").first ?? "") { r.hostPID = pid }
+    }
 
     func write(_ fd: Int32, _ line: String) {
         guard fd >= 0 else { return }

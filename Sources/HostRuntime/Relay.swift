@@ -13,6 +13,9 @@ final class Relay {
     let stderr: Int32
     /// Control connection waiting for "exit N" (exec), -1 for the init.
     var waiter: Int32
+    var waiterClosed = false
+    /// The host process standing for this one (exec's relay), for `ps`.
+    var hostPID: Int32?
     var stdinOpen = true
     var started: Bool
     /// The terminal whose size the guest pty follows, and the size last sent.
