@@ -12,17 +12,15 @@ enum ContainerCommands {
         let st = try store.load(id)
         let status = store.currentStatus(st)
         guard allow.contains(status) else {
-            switch status {
-            case .paused where allow == [.running]: throw RuntimeError("container \(id) is paused")
-            case .running where allow == [.paused]: throw RuntimeError("container not paused")
-            default: throw RuntimeError("container not running")
-            }
+            if allow == [.paused] { throw RuntimeError("container not paused") }
+            if allow == [.running, .created] { throw RuntimeError("container not running or created: \(status.rawValue)") }
+            throw RuntimeError("container not running")
         }
         return (store.directory(id), status)
     }
 
     static func pause(_ ctx: Context, id: String, on: Bool) throws(RuntimeError) {
-        let (dir, _) = try live(ctx, id, allow: on ? [.running] : [.paused])
+        let (dir, _) = try live(ctx, id, allow: on ? [.running, .created] : [.paused])
         let lock = try ctx.store.lock(id)
         defer { withExtendedLifetime(lock) {} }
         _ = try ControlSocket.request(stateDir: dir, on ? "pause" : "resume")
