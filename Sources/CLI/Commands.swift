@@ -99,7 +99,7 @@ enum Commands {
                 args: 1...1) { ctx, a in
             print(try ContainerCommands.top(ctx, id: a.positionals[0])); return 0
         },
-        Command("events", "display container events such as OOM notifications, cpu, memory, and IO usage statistics",
+        Command("events", "display container resource usage statistics (cpu, memory, pids)",
                 usage: "events [--stats] [--interval 5s] <container-id>",
                 flags: [FlagSpec("stats"), FlagSpec("interval", value: true)], args: 1...1) { ctx, a in
             try ContainerCommands.events(ctx, id: a.positionals[0], statsOnce: a.flag("stats"), interval: a.value("interval") ?? "5s")

@@ -79,7 +79,14 @@ enum ContainerCommands {
         return 0
     }
 
+    /// runc flags with no counterpart in the guest's cgroup v2 controllers.
+    static let unsupportedUpdateFlags = ["blkio-weight", "cpu-rt-period", "cpu-rt-runtime", "kernel-memory",
+                                         "kernel-memory-tcp", "l3-cache-schema", "mem-bw-schema"]
+
     static func update(_ ctx: Context, id: String, _ a: ParsedArgs) throws(RuntimeError) {
+        if let f = unsupportedUpdateFlags.first(where: { a.value($0) != nil }) {
+            throw RuntimeError("--\(f) is not supported by kata-runtime (no such cgroup v2 control in the guest)")
+        }
         let (dir, _) = try live(ctx, id, allow: [.created, .running, .paused])
         var r: JSON = .object([])
         if let src = a.value("resources") {
@@ -165,7 +172,7 @@ enum ContainerCommands {
 
     /// Runs a host command and returns its standard output.
     static func capture(_ argv: [String]) -> String {
-        guard let p = popen(argv.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " "), "r") else { return "" }
+        guard let p = popen(argv.map(\.shellQuoted).joined(separator: " "), "r") else { return "" }
         var out = [UInt8]()
         var buf = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -187,7 +194,6 @@ extension Posix {
 }
 
 extension String {
-    func replacingOccurrences(of a: String, with b: String) -> String {
-        split(separator: Character(a), omittingEmptySubsequences: false).joined(separator: b)
-    }
+    /// Shell single-quoting for popen.
+    var shellQuoted: String { "'" + split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'" }
 }

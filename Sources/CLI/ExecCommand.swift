@@ -62,7 +62,8 @@ enum ExecCommand {
             do { _ = try SpecParser.parseProcess(bytes, file: path) } catch { throw RuntimeError(error.message) }
             do { return try JSONParser.parse(bytes) } catch { throw RuntimeError("\(path): \(error)") }
         }
-        let args = Array(a.positionals.dropFirst())
+        var args = Array(a.positionals.dropFirst())
+        if args.first == "--" { args.removeFirst() }  // runc exec ID -- cmd
         guard !args.isEmpty else { throw RuntimeError("exec args cannot be empty") }
         let spec = try Bundle.load(bundle).spec
         var p = spec.raw["process"] ?? .object([])

@@ -127,6 +127,10 @@ enum Lifecycle {
             waitGone(st, seconds: 10)
         }
         store.remove(id)
+        // poststop: after the container is gone, before delete returns; failures only warn.
+        if let spec = try? Bundle.load(st.bundle, requireProcess: false).spec, !spec.hooks.poststop.isEmpty {
+            Hooks.runWarning(spec.hooks.poststop, kind: "poststop", state: st.runcJSON(status: .stopped), log: ctx.logger)
+        }
     }
 
     /// SIGKILLs the container through its keeper and waits for the keeper to finish its teardown.

@@ -25,6 +25,8 @@ public final class Keeper {
     var ctlListen: Int32 = -1
     var sigfd: Int32 = -1
     var relays: [UInt32: Relay] = [:]
+    var hooks = Spec.Hooks()
+    var statusBeforePause = ContainerState.Status.running
     var nextStream: UInt32 = 2
     var exitCode: Int32?
     static let stream: UInt32 = 1
@@ -101,6 +103,12 @@ public final class Keeper {
         let resp = try waitFrame(.response, what: "create")
         if let err = (try? resp.asResponse())?.1 { throw RuntimeError(err) }
         log.debug("container created after \((Posix.monotonicNanos() - t0) / 1_000_000) ms")
+        hooks = bundle.spec.hooks
+        state.pid = getpid()
+        let creating = state.runcJSON(status: .creating)
+        try Hooks.run(hooks.prestart, kind: "prestart", state: creating)
+        try Hooks.run(hooks.createRuntime, kind: "createRuntime", state: creating)
+        try Hooks.run(hooks.createContainer, kind: "createContainer", state: creating)
         ctlListen = kata_unix_listen(ControlSocket.name, 16)
         if ctlListen < 0 { throw RuntimeError("listen on control socket: \(String(cString: strerror(errno)))") }
     }
@@ -224,9 +232,12 @@ public final class Keeper {
                 relays[Self.stream]?.started = true
                 state.status = .running
                 try? store.save(state)
+                Hooks.runWarning(hooks.poststart, kind: "poststart", state: state.runcJSON(status: .running), log: log)
             }
             if err == nil && (p.op == "pause" || p.op == "resume") {
-                state.status = p.op == "pause" ? .paused : .running
+                // A created container paused and resumed is created again, not running.
+                if p.op == "pause" { statusBeforePause = state.status; state.status = .paused }
+                else { state.status = statusBeforePause }
                 try? store.save(state)
             }
             if err == nil && !body.isEmpty {
@@ -316,6 +327,12 @@ public final class Keeper {
         switch words.first {
         case "start":
             if started { reply(fd, "error cannot start an already running container"); return }
+            do throws(RuntimeError) { try Hooks.run(hooks.startContainer, kind: "startContainer", state: state.runcJSON(status: .created)) } catch {
+                // The spec: a failed startContainer hook stops the container.
+                reply(fd, "error " + error.description)
+                send(.signal(stream: Self.stream, signal: SIGKILL, all: true), replyTo: -1, op: "kill")
+                return
+            }
             send(.startContainer, replyTo: fd, op: "start")
         case "kill":
             guard words.count == 3, let sig = Int32(words[1]) else { reply(fd, "error bad kill request"); return }

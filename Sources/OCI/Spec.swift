@@ -39,6 +39,7 @@ public struct Spec: Sendable {
         public var startContainer: [Hook] = []
         public var poststart: [Hook] = []
         public var poststop: [Hook] = []
+        public init() {}
     }
 
     public struct Namespace: Sendable, Equatable { public var type: String; public var path: String? }
