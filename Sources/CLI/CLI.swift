@@ -33,7 +33,12 @@ public enum CLI {
         guard let name = global.positionals.first else {
             print(help()); return global.flag("help") ? 0 : 1
         }
-        if name == "help" { print(help()); return 0 }
+        if name == "help" {
+            if let sub = global.positionals.dropFirst().first, let cmd = Commands.all.first(where: { $0.name == sub }) {
+                print(commandHelp(cmd)); return 0
+            }
+            print(help()); return 0
+        }
         guard let cmd = Commands.all.first(where: { $0.name == name }) else {
             return fail(ctx, "unknown command \"\(name)\" (see kata-runtime --help)")
         }
@@ -42,7 +47,7 @@ public enum CLI {
             // exec: everything after the container id belongs to the process.
             let a = try ArgumentParser.parse(rest, specs: cmd.flags + [FlagSpec("help", "h")], command: name,
                                              stopAtCount: name == "exec" || name == "ps" ? 1 : Int.max)
-            if a.flag("help") { print("usage: kata-runtime \(cmd.usage)\n\n\(cmd.summary)"); return 0 }
+            if a.flag("help") { print(commandHelp(cmd)); return 0 }
             guard cmd.positionals.contains(a.positionals.count) else {
                 return fail(ctx, "\"\(name)\" requires \(describe(cmd.positionals)) argument(s); usage: kata-runtime \(cmd.usage)")
             }
@@ -85,8 +90,26 @@ public enum CLI {
            --log-format value  log format: text or json (default: text)
            --debug             debug logging
            --systemd-cgroup    accepted for runc compatibility
+           --rootless value    accepted for runc compatibility (ignored)
+           --criu value        accepted for runc compatibility (ignored)
+           --help, -h          show help
            --version, -v       print the version
+
+        kata-runtime COMMAND --help, or man kata-runtime-COMMAND, describes a command.
         """
+        return s
+    }
+
+    /// A command's usage, summary and options (man kata-runtime-NAME has the details).
+    static func commandHelp(_ cmd: Command) -> String {
+        var s = "usage: kata-runtime \(cmd.usage)\n\n\(cmd.summary)\n"
+        let flags = cmd.flags + [FlagSpec("help", "h")]
+        s += "\noptions:\n"
+        for f in flags {
+            let names = f.names.map { ($0.count == 1 ? "-" : "--") + $0 + (f.takesValue ? " value" : "") }
+            s += "   " + names.joined(separator: ", ") + "\n"
+        }
+        s += "\nsee man kata-runtime-\(cmd.name)"
         return s
     }
 }

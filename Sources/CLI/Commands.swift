@@ -49,9 +49,12 @@ enum Commands {
             return try Run.run(ctx, id: a.positionals[0], bundleDir: a.value("bundle") ?? ".", pidFile: a.value("pid-file"),
                                detach: a.flag("detach"), keep: a.flag("keep"), consoleSocket: a.value("console-socket"))
         },
-        Command("exec", "execute new process inside the container", usage: "exec [command options] <container-id> <command> [command options]  || -p process.json <container-id>",
+        Command("exec", "execute new process inside the container", usage: "exec [command options] <container-id> <command> [command options] || -p process.json <container-id>",
                 flags: ExecCommand.flags, args: 1...Int.max) { ctx, a in
-            try ExecCommand.run(ctx, a)
+            // As runc: exec's own failures exit 255, since any other status is the process's.
+            do throws(RuntimeError) { return try ExecCommand.run(ctx, a) } catch {
+                throw RuntimeError("exec failed: " + error.description, exitCode: 255)
+            }
         },
         Command("state", "output the state of a container", usage: "state <container-id>", args: 1...1) { ctx, a in
             print(try Lifecycle.state(ctx, id: a.positionals[0])); return 0
