@@ -13,6 +13,9 @@ public enum CLI {
     ]
 
     public static func main(_ argv: [String]) -> Int32 {
+        // A keeper may close a control connection before we write to it (an exec'd process
+        // that already exited); that is an EPIPE to handle, not a reason to die.
+        signal(SIGPIPE, SIG_IGN)
         var ctx = Context()
         let global: ParsedArgs
         do {
