@@ -14,6 +14,24 @@ final class ConsoleReceiver {
         guard listenFD >= 0 else { throw NSError(domain: "console", code: Int(errno)) }
     }
 
+    /// A pty of our own instead of a socket: the master stays here, the slave is returned
+    /// to become someone's terminal (run -t with the caller's tty).
+    init(ptyIn directory: String) throws {
+        path = directory + "/unused.sock"
+        listenFD = kata_unix_listen(path, 1)
+        master = kata_open_mode("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC, 0)
+        var unlock: Int32 = 0
+        guard master >= 0, kata_ioctl_ptr(master, 0x4004_5431 /* TIOCSPTLCK */, &unlock) == 0 else {
+            throw NSError(domain: "pty", code: Int(errno))
+        }
+    }
+
+    func openSlave() -> Int32 {
+        var n: UInt32 = 0
+        _ = kata_ioctl_ptr(master, 0x8004_5430 /* TIOCGPTN */, &n)
+        return kata_open_mode("/dev/pts/\(n)", O_RDWR | O_NOCTTY, 0)
+    }
+
     deinit {
         if master >= 0 { close(master) }
         close(listenFD)

@@ -75,6 +75,34 @@ final class TerminalTests: XCTestCase {
         XCTAssertEqual(try h.run(["delete", "-f", "box"]).status, 0)
     }
 
+    func testRunWithTheCallersTerminal() throws {
+        let b = try h.bundle(args: ["sh"]) { c in
+            var p = c["process"] as! [String: Any]
+            p["terminal"] = true
+            c["process"] = p
+        }
+        let tty = try ConsoleReceiver(ptyIn: h.work)
+        tty.resize(rows: 40, cols: 120)
+        let slave = tty.openSlave()
+        XCTAssertGreaterThanOrEqual(slave, 0)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Harness.binary)
+        p.arguments = ["--root", h.root, "run", "--bundle", b, "interactive"]
+        let handle = FileHandle(fileDescriptor: slave, closeOnDealloc: true)
+        p.standardInput = handle; p.standardOutput = handle; p.standardError = handle
+        try p.run()
+        tty.type("stty size; echo hello-$((6*7))\n")
+        let first = tty.read(until: "hello-42")
+        XCTAssertTrue(first.contains("40 120"), first)
+        tty.resize(rows: 30, cols: 100)
+        usleep(600_000)
+        tty.type("stty size\n")
+        XCTAssertTrue(tty.read(until: "30 100").contains("30 100"))
+        tty.type("exit 7\n")
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 7)
+    }
+
     func testTerminalNeedsConsoleSocketWhenDetached() throws {
         let b = try h.bundle(args: ["sh"]) { c in
             var p = c["process"] as! [String: Any]
