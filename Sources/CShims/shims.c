@@ -209,3 +209,13 @@ void kata_close_all_but(int keep) {
     if (keep > 3) syscall(SYS_close_range, 3, keep - 1, 0);
     syscall(SYS_close_range, keep < 3 ? 3 : keep + 1, ~0U, 0);
 }
+
+#include <linux/sched.h>
+pid_t kata_fork_into_cgroup(int cgroup_fd) {
+    struct clone_args a;
+    memset(&a, 0, sizeof a);
+    a.flags = CLONE_INTO_CGROUP;
+    a.exit_signal = SIGCHLD;
+    a.cgroup = (unsigned long long)cgroup_fd;
+    return (pid_t)syscall(SYS_clone3, &a, sizeof a);
+}

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Agent
+import CShims
 import OCI
 
 /// The container's cgroup (v2) in the guest: every container process is placed in it, so
@@ -22,6 +23,18 @@ struct ContainerCgroup {
             }
         }
         return ContainerCgroup(path: parent + "/" + id)
+    }
+
+    /// Forks a child that starts inside this cgroup; falls back to fork + join.
+    /// Returns (pid, joined): when `joined` is false the child must call `join()` itself.
+    func fork() -> (pid: pid_t, joined: Bool) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            let pid = kata_fork_into_cgroup(fd)
+            close(fd)  // in the parent, and in the child
+            if pid >= 0 { return (pid, true) }
+        }
+        return (kata_fork(), false)
     }
 
     /// Moves `pid` (0: the caller) into the cgroup.

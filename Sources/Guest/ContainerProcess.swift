@@ -19,13 +19,13 @@ final class ContainerProcess {
         if setup.spec.linux.has("pid") && kata_unshare(Namespaces.newPID) != 0 {
             throw .sys("unshare pid namespace")
         }
-        let child = kata_fork()
+        let (child, inCgroup) = cgroup.fork()
         if child < 0 { throw .sys("fork") }
         if child == 0 {
             ch.adoptInChild()
             close(start.write)
             do {
-                try cgroup.join()
+                if !inCgroup { try cgroup.join() }
                 let exe = try setup.prepare()
                 if let (master, slave) = try setup.launcher.openTerminal() {
                     ch.report("R", fd: master)

@@ -25,7 +25,7 @@ enum ExecProcess {
         }
         defer { for f in nsFDs { close(f) } }
         let ch = try SpawnChannels.make()
-        let child = kata_fork()
+        let (child, inCgroup) = cgroup?.fork() ?? (kata_fork(), true)
         if child < 0 {
             ch.closeParentEnds()
             throw errno == ENOMEM ? SetupError("container is not running") : .sys("fork")
@@ -33,7 +33,7 @@ enum ExecProcess {
         if child == 0 {
             ch.adoptInChild()
             do throws(SetupError) {
-                try cgroup?.join()  // before the mount namespace hides the guest's /sys/fs/cgroup
+                if !inCgroup { try cgroup?.join() }  // before the mount namespace hides the guest's /sys/fs/cgroup
                 for fd in nsFDs where kata_setns(fd, 0) != 0 { throw SetupError.sys("join container namespace") }
                 let launcher = ProcessLauncher(process: process)
                 try launcher.applyLimits()

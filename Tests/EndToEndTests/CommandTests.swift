@@ -41,11 +41,13 @@ final class CommandTests: XCTestCase {
         XCTAssertEqual(table.first?.split(separator: " ", omittingEmptySubsequences: true),
                        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"])
         XCTAssertEqual(table.count, 2)
+        guard table.count == 2 else { return }
         XCTAssertTrue(table[1].hasPrefix("listed "), table[1])
         XCTAssertTrue(table[1].contains(" created "), table[1])
         XCTAssertTrue(table[1].hasSuffix(" root"), table[1])
         let json = try JSONSerialization.jsonObject(with: Data(try h.run(["list", "--format", "json"]).stdout.utf8)) as! [[String: Any]]
         XCTAssertEqual(json.count, 1)
+        guard json.count == 1 else { return }
         XCTAssertEqual(json[0]["id"] as? String, "listed")
         XCTAssertEqual(json[0]["status"] as? String, "created")
         XCTAssertEqual(json[0]["bundle"] as? String, b)

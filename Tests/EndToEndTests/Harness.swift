@@ -93,7 +93,7 @@ struct Harness {
     func run(_ args: [String], cwd: String? = nil, stdin: String? = nil, globals: [String] = [],
              environment: [String: String] = [:]) throws -> Result {
         let p = Process()
-        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        p.environment = Self.environment(environment)
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = ["--root", root] + globals + args
         if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
@@ -118,6 +118,12 @@ struct Harness {
 
     /// Runs a command whose children may keep stdio open (create, run -d): output goes to files.
     @discardableResult
+    /// The runtime's environment: ours without KATA_* overrides (another suite in this process
+    /// may have set them), plus what the test asks for.
+    static func environment(_ extra: [String: String] = [:]) -> [String: String] {
+        ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("KATA_") }.merging(extra) { $1 }
+    }
+
     func runDetached(_ args: [String], name: String, cwd: String? = nil) throws -> Result {
         let outPath = work + "/\(name).out", errPath = work + "/\(name).err"
         FileManager.default.createFile(atPath: outPath, contents: nil)
@@ -125,6 +131,7 @@ struct Harness {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = ["--root", root] + args
+        p.environment = Self.environment()
         if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
         p.standardOutput = FileHandle(forWritingAtPath: outPath)
         p.standardError = FileHandle(forWritingAtPath: errPath)

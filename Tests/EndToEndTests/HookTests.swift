@@ -62,8 +62,10 @@ final class HookTests: XCTestCase {
         }
         XCTAssertEqual(try h.run(["start", "hooked"]).status, 0)
         XCTAssertEqual(entries().map(\.name).suffix(2), ["startContainer", "poststart"])
-        XCTAssertEqual(entries()[3].state["status"] as? String, "created")
-        XCTAssertEqual(entries()[4].state["status"] as? String, "running")
+        let after = entries()
+        guard after.count == 5 else { return XCTFail("hooks ran: \(after.map(\.name))") }
+        XCTAssertEqual(after[3].state["status"] as? String, "created")
+        XCTAssertEqual(after[4].state["status"] as? String, "running")
         XCTAssertEqual(try h.run(["delete", "--force", "hooked"]).status, 0)
         XCTAssertEqual(entries().last?.name, "poststop")
         XCTAssertEqual(entries().last?.state["status"] as? String, "stopped")

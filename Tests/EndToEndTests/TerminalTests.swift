@@ -88,6 +88,7 @@ final class TerminalTests: XCTestCase {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Harness.binary)
         p.arguments = ["--root", h.root, "run", "--bundle", b, "interactive"]
+        p.environment = Harness.environment()
         let handle = FileHandle(fileDescriptor: slave, closeOnDealloc: true)
         p.standardInput = handle; p.standardOutput = handle; p.standardError = handle
         try p.run()

@@ -101,7 +101,9 @@ final class ConfigurationTests: XCTestCase {
     override func setUp() {
         dir = makeTempDir("kata-config")
         for k in ["KATA_CONFIG", "KATA_HYPERVISOR"] {
-            saved[k] = getenv(k).map { String(cString: $0) }
+            // updateValue: assigning nil through the subscript would drop the key, and an unset
+            // variable would then never be unset again in tearDown.
+            saved.updateValue(getenv(k).map { String(cString: $0) }, forKey: k)
             unsetenv(k)
         }
     }

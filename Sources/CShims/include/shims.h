@@ -49,6 +49,9 @@ int kata_pipe2(int fds[2], int flags);
 int kata_accept(int fd);
 // Closes every fd >= 3 except `keep` (a detached relay holds nothing of its caller).
 void kata_close_all_but(int keep);
+// fork() that starts the child inside the cgroup open as `cgroup_fd` (clone3 CLONE_INTO_CGROUP):
+// no migration afterwards, which costs an RCU grace period. -1 with errno on failure.
+pid_t kata_fork_into_cgroup(int cgroup_fd);
 int kata_unshare(int flags);
 int kata_setns(int fd, int nstype);
 int kata_sethostname(const char *name);
