@@ -78,30 +78,64 @@ int ckvm_set_fpu_defaults(int fd) {
     return ioctl(fd, KVM_SET_FPU, &fpu);
 }
 
-int ckvm_setup_cpuid(int sys_fd, int vcpu_fd, uint32_t apic_id) {
-    int n = 128;
-    for (;;) {
-        struct kvm_cpuid2 *c = calloc(1, sizeof *c + (size_t)n * sizeof(struct kvm_cpuid_entry2));
-        if (!c) { errno = ENOMEM; return -1; }
-        c->nent = (uint32_t)n;
-        if (ioctl(sys_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
-            int e = errno;
-            free(c);
-            if (e == E2BIG && n < 4096) { n *= 2; continue; }
-            errno = e;
-            return -1;
-        }
-        for (uint32_t i = 0; i < c->nent; i++) {
-            struct kvm_cpuid_entry2 *e = &c->entries[i];
-            if (e->function == 1) e->ebx = (e->ebx & 0x00ffffffu) | (apic_id << 24);
-            if (e->function == 0xb || e->function == 0x1f) e->edx = apic_id;
-        }
-        int rc = ioctl(vcpu_fd, KVM_SET_CPUID2, c);
-        int e = errno;
-        free(c);
-        errno = e;
-        return rc;
-    }
+int ckvm_get_supported_cpuid(int sys_fd, struct kvm_cpuid_entry2 *entries, uint32_t max) {
+    struct kvm_cpuid2 *c = calloc(1, sizeof *c + (size_t)max * sizeof *entries);
+    if (!c) { errno = ENOMEM; return -1; }
+    c->nent = max;
+    int rc = ioctl(sys_fd, KVM_GET_SUPPORTED_CPUID, c);
+    int e = errno;
+    if (rc == 0) { memcpy(entries, c->entries, (size_t)c->nent * sizeof *entries); rc = (int)c->nent; }
+    free(c);
+    errno = e;
+    return rc;
+}
+
+int ckvm_set_cpuid2(int vcpu_fd, const struct kvm_cpuid_entry2 *entries, uint32_t count) {
+    struct kvm_cpuid2 *c = calloc(1, sizeof *c + (size_t)count * sizeof *entries);
+    if (!c) { errno = ENOMEM; return -1; }
+    c->nent = count;
+    memcpy(c->entries, entries, (size_t)count * sizeof *entries);
+    int rc = ioctl(vcpu_fd, KVM_SET_CPUID2, c);
+    int e = errno;
+    free(c);
+    errno = e;
+    return rc;
+}
+
+int ckvm_set_msrs(int vcpu_fd, const uint32_t *indices, const uint64_t *values, uint32_t count) {
+    struct kvm_msrs *m = calloc(1, sizeof *m + (size_t)count * sizeof(struct kvm_msr_entry));
+    if (!m) { errno = ENOMEM; return -1; }
+    m->nmsrs = count;
+    for (uint32_t i = 0; i < count; i++) { m->entries[i].index = indices[i]; m->entries[i].data = values[i]; }
+    int rc = ioctl(vcpu_fd, KVM_SET_MSRS, m);
+    int e = errno;
+    free(m);
+    errno = e;
+    return rc;
+}
+
+int ckvm_get_msr(int vcpu_fd, uint32_t index, uint64_t *value) {
+    _Alignas(struct kvm_msrs) unsigned char buf[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+    memset(buf, 0, sizeof buf);
+    struct kvm_msrs *m = (struct kvm_msrs *)buf;
+    m->nmsrs = 1;
+    m->entries[0].index = index;
+    int rc = ioctl(vcpu_fd, KVM_GET_MSRS, m);
+    if (rc == 1) *value = m->entries[0].data;
+    return rc;
+}
+
+int ckvm_get_lapic(int vcpu_fd, uint8_t regs[1024]) {
+    struct kvm_lapic_state s;
+    int rc = ioctl(vcpu_fd, KVM_GET_LAPIC, &s);
+    if (rc == 0) memcpy(regs, s.regs, sizeof s.regs);
+    return rc;
+}
+
+int ckvm_set_lapic(int vcpu_fd, const uint8_t regs[1024]) {
+    struct kvm_lapic_state s;
+    memcpy(s.regs, regs, sizeof s.regs);
+    return ioctl(vcpu_fd, KVM_SET_LAPIC, &s);
 }
 
 int ckvm_translate(int fd, uint64_t linear, uint64_t *physical, int *valid) {

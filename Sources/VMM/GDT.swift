@@ -21,6 +21,38 @@ public enum GDT {
         entry(flags: tss, base: 0, limit: 0xfffff),
     ]
 
+    /// 32-bit code (PVH entry), and a 32-bit TSS with a 0x67 limit as the PVH ABI asks.
+    public static let code32: UInt16 = 0xc09b
+    public static let tss32: UInt16 = 0x008b
+
+    /// Linux's boot GDT: null, null, __BOOT_CS (0x10, 64-bit code), __BOOT_DS (0x18), TSS (0x20),
+    /// and 32-bit code (0x28) for the PVH entry. boot.rst's 64-bit protocol names 0x10 and 0x18.
+    public static let linuxTable: [UInt64] = [
+        0,
+        0,
+        entry(flags: code64, base: 0, limit: 0xfffff),
+        entry(flags: data, base: 0, limit: 0xfffff),
+        entry(flags: tss32, base: 0, limit: 0x67),
+        entry(flags: code32, base: 0, limit: 0xfffff),
+    ]
+
+    /// Which table to install and which of its entries the vCPU's segments use.
+    public struct Layout: Sendable {
+        public let table: [UInt64]
+        public let code: Int
+        public let data: Int
+        public let tss: Int
+
+        /// The tiny guests' table: code 0x08, data 0x10, TSS 0x18.
+        public static let tiny = Layout(table: GDT.table, code: 1, data: 2, tss: 3)
+        /// Linux 64-bit boot protocol: __BOOT_CS 0x10, __BOOT_DS 0x18.
+        public static let linux64 = Layout(table: GDT.linuxTable, code: 2, data: 3, tss: 4)
+        /// PVH: 32-bit flat code 0x28, data 0x18, 32-bit TSS.
+        public static let pvh = Layout(table: GDT.linuxTable, code: 5, data: 3, tss: 4)
+
+        func segment(_ i: Int) -> kvm_segment { GDT.segment(table[i], index: i) }
+    }
+
     /// The kvm_segment a CPU would load from descriptor `e` at table index `index`.
     public static func segment(_ e: UInt64, index: Int) -> kvm_segment {
         var s = kvm_segment()

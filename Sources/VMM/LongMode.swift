@@ -11,26 +11,14 @@ public enum LongMode {
     static let eferLMA: UInt64 = 1 << 10
 
     public static func configure(_ vcpu: Vcpu, memory: GuestMemory, entry: UInt64, stack: UInt64,
-                                 rsi: UInt64 = 0) throws(KvmError) {
+                                 rsi: UInt64 = 0, gdt: GDT.Layout = .tiny) throws(KvmError) {
         // Never hand the vCPU tables that would live outside guest memory.
         guard memory.contains(0, length: Int(X86Layout.bootStructuresEnd)) else {
             throw .invalidConfiguration("guest memory must cover 0-0x\(String(X86Layout.bootStructuresEnd, radix: 16)) for the boot page tables")
         }
-        for (i, e) in GDT.table.enumerated() { try memory.store(e, at: X86Layout.gdtAddress + UInt64(i) * 8) }
-        try memory.store(UInt64(0), at: X86Layout.idtAddress)
-        let cr3 = try PageTables.writeIdentityMap(into: memory)
-
         var s = try vcpu.specialRegisters()
-        let code = GDT.segment(GDT.table[1], index: 1)
-        let data = GDT.segment(GDT.table[2], index: 2)
-        s.gdt.base = X86Layout.gdtAddress
-        s.gdt.limit = UInt16(GDT.table.count * 8 - 1)
-        s.idt.base = X86Layout.idtAddress
-        s.idt.limit = 7
-        s.cs = code
-        s.ds = data; s.es = data; s.fs = data; s.gs = data; s.ss = data
-        s.tr = GDT.segment(GDT.table[3], index: 3)
-        s.cr3 = cr3
+        try installSegments(gdt, in: &s, memory: memory)
+        s.cr3 = try PageTables.writeIdentityMap(into: memory)
         s.cr4 |= cr4PAE
         s.cr0 |= cr0PE | cr0PG
         s.efer |= eferLME | eferLMA
@@ -44,5 +32,23 @@ public enum LongMode {
         r.rsi = rsi
         try vcpu.setRegisters(r)
         try vcpu.setDefaultFPU()
+    }
+
+    /// Writes `gdt` at 0x500 and an empty IDT at 0x520, and loads the layout's code, data and
+    /// task segments into `s`.
+    static func installSegments(_ gdt: GDT.Layout, in s: inout kvm_sregs, memory: GuestMemory) throws(KvmError) {
+        guard X86Layout.gdtAddress + UInt64(gdt.table.count * 8) <= X86Layout.idtAddress else {
+            throw .invalidConfiguration("GDT of \(gdt.table.count) entries overlaps the IDT")
+        }
+        for (i, e) in gdt.table.enumerated() { try memory.store(e, at: X86Layout.gdtAddress + UInt64(i) * 8) }
+        try memory.store(UInt64(0), at: X86Layout.idtAddress)
+        s.gdt.base = X86Layout.gdtAddress
+        s.gdt.limit = UInt16(gdt.table.count * 8 - 1)
+        s.idt.base = X86Layout.idtAddress
+        s.idt.limit = 7
+        let data = gdt.segment(gdt.data)
+        s.cs = gdt.segment(gdt.code)
+        s.ds = data; s.es = data; s.fs = data; s.gs = data; s.ss = data
+        s.tr = gdt.segment(gdt.tss)
     }
 }

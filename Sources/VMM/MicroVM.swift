@@ -14,6 +14,10 @@ public final class MicroVM {
         public var pit = false
         /// KVM_SET_CPUID2 with what KVM supports (Linux reads CPUID; tiny guests do not).
         public var cpuid = true
+        /// CPUID features hidden from the guest (see `CPUFeature.unavailableToEmulator`).
+        public var hiddenCPUFeatures: [CPUFeature] = []
+        /// vCPUs the guest is told about (CPUID topology, MP table). Only vCPU 0 runs for now.
+        public var vcpuCount = 1
         public init() {}
     }
 
@@ -47,13 +51,15 @@ public final class MicroVM {
         vm = try kvm.createVM()
         // Memory first: the first memslot change after KVM_CREATE_IRQCHIP waits for an SRCU
         // grace period (5-11 ms measured here); before it, registration takes ~40 us.
-        memory = try GuestMemory(size: options.memorySize)
+        memory = try GuestMemory(layout: X86Layout.ramRegions(size: options.memorySize))
         try vm.register(memory)
         try vm.setTSSAddress()
         if options.irqchip { try vm.createIRQChip() }
         if options.pit { try vm.createPIT2() }
         vcpu = try vm.createVcpu(id: 0)
-        if options.cpuid { try vcpu.setSupportedCPUID(from: kvm) }
+        if options.cpuid {
+            try vcpu.setSupportedCPUID(from: kvm, vcpuCount: options.vcpuCount, hiding: options.hiddenCPUFeatures)
+        }
         kicker = VcpuKicker(vcpu: vcpu)
 
         try portIO.insert(serial, base: UInt64(X86Ports.serial0), length: 8)
@@ -75,6 +81,13 @@ public final class MicroVM {
     public func enterLongMode(entry: UInt64 = X86Layout.highMemory, stack: UInt64? = nil, rsi: UInt64 = 0) throws(KvmError) {
         try LongMode.configure(vcpu, memory: memory, entry: entry,
                                stack: stack ?? UInt64(options.memorySize) & ~0xf, rsi: rsi)
+    }
+
+    /// Loads a Linux kernel (and initramfs) and prepares the boot vCPU; see `LinuxLoader`.
+    /// Add virtio devices first: their `virtio_mmio.device=` parameters go on the command line.
+    @discardableResult
+    public func loadLinux(_ config: LinuxBootConfig) throws(KvmError) -> LinuxBootLayout {
+        try LinuxLoader.load(config, into: self)
     }
 
     /// Adds a virtio-mmio device in the next 4 KiB window of the MMIO gap with the next IRQ.

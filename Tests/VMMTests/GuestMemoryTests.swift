@@ -64,7 +64,7 @@ final class DeviceBusTests: XCTestCase {
         XCTAssertThrowsError(try bus.insert(Recorder(), base: 0x5c, length: 5))
         XCTAssertThrowsError(try bus.insert(Recorder(), base: 0xffff_ffff_ffff_fff0, length: 0x20))
         var x: [UInt8] = [0, 0]
-        x.withUnsafeMutableBytes { bus.read(0x3fd, into: $0) }
+        _ = x.withUnsafeMutableBytes { bus.read(0x3fd, into: $0) }
         XCTAssertEqual(x, [5, 5])
         XCTAssertTrue([UInt8(9)].withUnsafeBytes { bus.write(0x64, from: $0) })
         XCTAssertEqual(b.writes.first?.0, 4)

@@ -60,6 +60,22 @@ final class KvmGuestTests: XCTestCase {
         XCTAssertEqual(console.rejected, [])
     }
 
+    func testVirtioFSRoundTripFromGuest() throws {
+        let tree = try TempTree()
+        tree.mkdir("root")
+        tree.write("root/hello.txt", "hello from the host\n")
+        let vm = try makeVM()
+        let fs = try VirtioFS(tag: "kata", server: try FuseServer(root: tree.path("root")))
+        try vm.addVirtio(fs)
+        let (_, stop) = try boot("virtiofs", FsGuest.program, vm: vm)
+        XCTAssertTrue(stop.isClean, "\(stop)\nserial: \(vm.serial.outputString)")
+        XCTAssertEqual(vm.serial.outputString, "read: hello from the host\ndotdot refused\nfs ok\n")
+        XCTAssertEqual(fs.requestsServed, 7)
+        XCTAssertEqual(fs.rejected, [])
+        XCTAssertEqual(fs.server.handleCount, 0)
+        XCTAssertEqual(fs.server.nodeCount, 1, "the guest forgot its one lookup")
+    }
+
     func testHostileChainsFromGuestAreRejectedAndDeviceKeepsWorking() throws {
         let vm = try makeVM()
         let console = VirtioConsole()

@@ -45,9 +45,13 @@ import Glibc
 #endif
 exit(TinyGuestProbe.commandMain(CommandLine.arguments))
 SWIFT
+    # VMM imports OCI (JSON for the probe report), which brings CShims and yajl along.
     swiftc -O -static-executable -module-name vmmprobe "$work/main.swift" \
         -I "$rel/Modules" -Xcc -fmodule-map-file="$rel/CKVM.build/module.modulemap" \
-        -Xcc -I"$repo/Sources/CKVM/include" "$rel"/VMM.build/*.o "$rel/CKVM.build/ckvm.c.o" \
+        -Xcc -fmodule-map-file="$rel/CShims.build/module.modulemap" \
+        -Xcc -fmodule-map-file="$repo/Sources/CYajl/module.modulemap" \
+        -Xcc -I"$repo/Sources/CKVM/include" -Xcc -I"$repo/Sources/CShims/include" \
+        "$rel"/VMM.build/*.o "$rel"/CKVM.build/*.o "$rel"/OCI.build/*.o "$rel"/CShims.build/*.o \
         -o "$work/vmm-probe" >"$work/link.log" 2>&1 || { cat "$work/link.log" >&2; exit 1; }
     strip "$work/vmm-probe"
     cmd="$work/vmm-probe"

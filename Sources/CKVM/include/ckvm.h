@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "ckvm_fs.h"
+
 // System fd (/dev/kvm).
 int ckvm_open_dev(const char *path);
 int ckvm_get_api_version(int sys_fd);
@@ -38,9 +40,18 @@ int ckvm_get_sregs(int vcpu_fd, struct kvm_sregs *sregs);
 int ckvm_set_sregs(int vcpu_fd, const struct kvm_sregs *sregs);
 /// x87 control word 0x37f and MXCSR 0x1f80, as a freshly reset FPU (what Linux expects at entry).
 int ckvm_set_fpu_defaults(int vcpu_fd);
-/// KVM_GET_SUPPORTED_CPUID on sys_fd then KVM_SET_CPUID2 on vcpu_fd, with the initial APIC id
-/// (leaf 1 EBX[31:24], leaf 0xb EDX) set to apic_id. Returns 0 or -1/errno.
-int ckvm_setup_cpuid(int sys_fd, int vcpu_fd, uint32_t apic_id);
+/// KVM_GET_SUPPORTED_CPUID into `entries` (room for `max`); returns the entry count or -1/errno
+/// (E2BIG when `max` is too small).
+int ckvm_get_supported_cpuid(int sys_fd, struct kvm_cpuid_entry2 *entries, uint32_t max);
+/// KVM_SET_CPUID2 with `count` entries.
+int ckvm_set_cpuid2(int vcpu_fd, const struct kvm_cpuid_entry2 *entries, uint32_t count);
+/// KVM_SET_MSRS: returns how many of the `count` MSRs were set (stops at the first refused one).
+int ckvm_set_msrs(int vcpu_fd, const uint32_t *indices, const uint64_t *values, uint32_t count);
+/// KVM_GET_MSRS of one MSR; returns 1 when read.
+int ckvm_get_msr(int vcpu_fd, uint32_t index, uint64_t *value);
+/// KVM_GET_LAPIC / KVM_SET_LAPIC: the local APIC's 1024-byte register page.
+int ckvm_get_lapic(int vcpu_fd, uint8_t regs[1024]);
+int ckvm_set_lapic(int vcpu_fd, const uint8_t regs[1024]);
 /// Guest-virtual to guest-physical through the vCPU's current page tables.
 int ckvm_translate(int vcpu_fd, uint64_t linear, uint64_t *physical, int *valid);
 

@@ -1,7 +1,11 @@
-// A minimal virtio-mmio driver for the console at 0xd0000000: initialisation as virtio 1.2
-// §3.1.1 describes, then transmit and receive through split virtqueues, polling the used rings.
+// A minimal virtio-mmio driver for the device at 0xd0000000 (the console unless DEVICE_ID says
+// otherwise): initialisation as virtio 1.2 §3.1.1 describes, then queues 0 (rxq) and 1 (txq) as
+// split virtqueues, polling the used rings.
 enum ConsoleGuest {
     static let driver = #"""
+    #ifndef DEVICE_ID
+    #define DEVICE_ID 3
+    #endif
     #define VIRTIO 0xd0000000UL
     #define QSZ 8
     #define F_NEXT 1
@@ -33,7 +37,7 @@ enum ConsoleGuest {
     }
 
     static int init_device(void) {
-        if (rd(0x000) != 0x74726976 || rd(0x004) != 2 || rd(0x008) != 3) return 1;
+        if (rd(0x000) != 0x74726976 || rd(0x004) != 2 || rd(0x008) != DEVICE_ID) return 1;
         wr(0x070, 0);
         wr(0x070, 1);
         wr(0x070, 1 | 2);

@@ -1,0 +1,140 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CKVM
+
+/// The CPUID a vCPU reports: KVM_GET_SUPPORTED_CPUID, normalized per vCPU (APIC ids, topology,
+/// hypervisor bit) and optionally with features hidden, then handed over with KVM_SET_CPUID2.
+public struct CPUIDTable: Sendable {
+    public var entries: [kvm_cpuid_entry2]
+
+    public init(entries: [kvm_cpuid_entry2]) { self.entries = entries }
+
+    /// What this host's KVM can offer a guest.
+    public static func supported(by kvm: Kvm) throws(KvmError) -> CPUIDTable {
+        var capacity: UInt32 = 128
+        while true {
+            var buffer = [kvm_cpuid_entry2](repeating: kvm_cpuid_entry2(), count: Int(capacity))
+            let n = ckvm_get_supported_cpuid(kvm.fd, &buffer, capacity)
+            if n >= 0 { return CPUIDTable(entries: Array(buffer.prefix(Int(n)))) }
+            let e = errno
+            guard e == E2BIG, capacity < 4096 else { throw .syscall("KVM_GET_SUPPORTED_CPUID", errno: e) }
+            capacity *= 2
+        }
+    }
+
+    public func entry(_ function: UInt32, index: UInt32 = 0) -> kvm_cpuid_entry2? {
+        entries.first { $0.function == function && ($0.index == index || !$0.isIndexed) }
+    }
+
+    mutating func update(_ function: UInt32, _ body: (inout kvm_cpuid_entry2) -> Void) {
+        for i in entries.indices where entries[i].function == function { body(&entries[i]) }
+    }
+
+    /// Per-vCPU values: initial APIC id (leaf 1 EBX[31:24], x2APIC id in 0xb/0x1f EDX), the
+    /// logical-processor count in leaf 1, one thread per core and `vcpuCount` cores in leaf 4 and
+    /// 0xb, and the "running under a hypervisor" bit (leaf 1 ECX[31]) that Linux checks.
+    public mutating func normalize(apicID: UInt32, vcpuCount: Int) {
+        let count = UInt32(max(1, min(vcpuCount, 255)))
+        update(1) { e in
+            e.ebx = (e.ebx & 0x0000_ffff) | (count << 16) | (apicID << 24)
+            if count > 1 { e.edx |= 1 << 28 }   // HTT: "more than one logical processor"
+            e.ecx |= 1 << 31
+        }
+        update(4) { e in
+            // EAX[31:26]: cores per package - 1; EAX[25:14]: threads sharing this cache - 1.
+            e.eax = (e.eax & 0x3fff) | (min(count - 1, 63) << 26)
+        }
+        for leaf: UInt32 in [0xb, 0x1f] {
+            update(leaf) { e in
+                e.edx = apicID
+                switch e.index {
+                case 0: e.eax = 0; e.ebx = 1; e.ecx = (1 << 8) | e.index          // SMT level: 1 thread
+                case 1: e.eax = CPUIDTable.bits(for: count); e.ebx = count; e.ecx = (2 << 8) | e.index
+                default: e.eax = 0; e.ebx = 0; e.ecx = e.index                     // invalid level
+                }
+            }
+        }
+    }
+
+    static func bits(for count: UInt32) -> UInt32 {
+        var b: UInt32 = 0
+        while (1 << b) < count { b += 1 }
+        return b
+    }
+
+    /// Clears the CPUID bits of `features`, so the guest never uses them.
+    public mutating func hide(_ features: [CPUFeature]) {
+        for f in features {
+            for i in entries.indices where entries[i].function == f.leaf && entries[i].index == f.subleaf {
+                let mask = ~(UInt32(1) << f.bit)
+                switch f.register {
+                case .eax: entries[i].eax &= mask
+                case .ebx: entries[i].ebx &= mask
+                case .ecx: entries[i].ecx &= mask
+                case .edx: entries[i].edx &= mask
+                }
+            }
+        }
+        // Without XSAVE the extended-state leaf must not describe any state components.
+        if features.contains(.xsave) {
+            for i in entries.indices where entries[i].function == 0xd {
+                entries[i].eax = 0; entries[i].ebx = 0; entries[i].ecx = 0; entries[i].edx = 0
+            }
+        }
+    }
+
+    public func isSet(_ f: CPUFeature) -> Bool {
+        guard let e = entries.first(where: { $0.function == f.leaf && $0.index == f.subleaf }) else { return false }
+        let r: UInt32
+        switch f.register { case .eax: r = e.eax; case .ebx: r = e.ebx; case .ecx: r = e.ecx; case .edx: r = e.edx }
+        return r & (1 << f.bit) != 0
+    }
+
+    public func apply(to vcpu: Vcpu) throws(KvmError) {
+        _ = try KvmError.check(ckvm_set_cpuid2(vcpu.fd, entries, UInt32(entries.count)), "KVM_SET_CPUID2")
+    }
+}
+
+extension kvm_cpuid_entry2: @retroactive @unchecked Sendable {
+    var isIndexed: Bool { flags & UInt32(KVM_CPUID_FLAG_SIGNIFCANT_INDEX) != 0 }
+}
+
+/// One CPUID feature bit.
+public struct CPUFeature: Sendable, Equatable, CustomStringConvertible {
+    public enum Register: Sendable { case eax, ebx, ecx, edx }
+    public let name: String
+    public let leaf: UInt32
+    public let subleaf: UInt32
+    public let register: Register
+    public let bit: UInt32
+
+    public var description: String { name }
+
+    public static let popcnt = CPUFeature(name: "popcnt", leaf: 1, subleaf: 0, register: .ecx, bit: 23)
+    public static let xsave = CPUFeature(name: "xsave", leaf: 1, subleaf: 0, register: .ecx, bit: 26)
+    public static let avx = CPUFeature(name: "avx", leaf: 1, subleaf: 0, register: .ecx, bit: 28)
+    public static let rdrand = CPUFeature(name: "rdrand", leaf: 1, subleaf: 0, register: .ecx, bit: 30)
+    public static let x2apic = CPUFeature(name: "x2apic", leaf: 1, subleaf: 0, register: .ecx, bit: 21)
+    public static let tscDeadline = CPUFeature(name: "tsc_deadline_timer", leaf: 1, subleaf: 0, register: .ecx, bit: 24)
+    public static let pcid = CPUFeature(name: "pcid", leaf: 1, subleaf: 0, register: .ecx, bit: 17)
+    public static let fsgsbase = CPUFeature(name: "fsgsbase", leaf: 7, subleaf: 0, register: .ebx, bit: 0)
+    public static let smep = CPUFeature(name: "smep", leaf: 7, subleaf: 0, register: .ebx, bit: 7)
+    public static let erms = CPUFeature(name: "erms", leaf: 7, subleaf: 0, register: .ebx, bit: 9)
+    public static let invpcid = CPUFeature(name: "invpcid", leaf: 7, subleaf: 0, register: .ebx, bit: 10)
+    public static let rdseed = CPUFeature(name: "rdseed", leaf: 7, subleaf: 0, register: .ebx, bit: 18)
+    public static let smap = CPUFeature(name: "smap", leaf: 7, subleaf: 0, register: .ebx, bit: 20)
+    public static let avx2 = CPUFeature(name: "avx2", leaf: 7, subleaf: 0, register: .ebx, bit: 5)
+    public static let umip = CPUFeature(name: "umip", leaf: 7, subleaf: 0, register: .ecx, bit: 2)
+    public static let pku = CPUFeature(name: "pku", leaf: 7, subleaf: 0, register: .ecx, bit: 3)
+    public static let la57 = CPUFeature(name: "la57", leaf: 7, subleaf: 0, register: .ecx, bit: 16)
+    public static let rdpid = CPUFeature(name: "rdpid", leaf: 7, subleaf: 0, register: .ecx, bit: 22)
+
+    /// Features whose instructions KVM's emulator cannot run. A PVM host (platform.md) emulates a
+    /// guest without PVM support instruction by instruction, so hiding these lets a standard
+    /// kernel get further; on VT-x/AMD-V nothing needs hiding.
+    public static let unavailableToEmulator: [CPUFeature] = [
+        .xsave, .avx, .avx2, .rdrand, .rdseed, .popcnt, .smap, .smep, .pku, .umip, .fsgsbase,
+        .pcid, .invpcid, .la57, .rdpid, .tscDeadline, .x2apic,
+    ]
+}
