@@ -219,3 +219,21 @@ pid_t kata_fork_into_cgroup(int cgroup_fd) {
     a.cgroup = (unsigned long long)cgroup_fd;
     return (pid_t)syscall(SYS_clone3, &a, sizeof a);
 }
+
+#include <net/if.h>
+int kata_loopback_up(void) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -1;
+    struct ifreq r;
+    memset(&r, 0, sizeof r);
+    strcpy(r.ifr_name, "lo");
+    int rc = ioctl(s, SIOCGIFFLAGS, &r);
+    if (rc == 0 && !(r.ifr_flags & IFF_UP)) {
+        r.ifr_flags |= IFF_UP | IFF_RUNNING;
+        rc = ioctl(s, SIOCSIFFLAGS, &r);
+    }
+    int e = errno;
+    close(s);
+    errno = e;
+    return rc;
+}

@@ -52,29 +52,37 @@ struct ContainerCgroup {
         (try? Posix.readFile(path + "/" + file)).map { String(decoding: $0, as: UTF8.self).trimmingCharacters }
     }
 
-    /// linux.resources to cgroup v2 files, with runc's conversions.
+    /// linux.resources to cgroup v2 files, with runc's conversions and its rule that 0 means
+    /// "leave unchanged" (docker update sends every field, zeros included).
     func apply(_ resources: JSON) throws(SetupError) {
         if let mem = resources["memory"] {
-            if let l = mem["limit"]?.int64 { try write("memory.max", l <= 0 ? "max" : String(l)) }
-            if let r = mem["reservation"]?.int64 { try write("memory.low", r <= 0 ? "0" : String(r)) }
-            if let s = mem["swap"]?.int64, let l = mem["limit"]?.int64 {
+            let limit = mem["limit"]?.int64 ?? 0
+            if limit != 0 { try write("memory.max", limit < 0 ? "max" : String(limit)) }
+            if let r = mem["reservation"]?.int64, r != 0 { try write("memory.low", r < 0 ? "max" : String(r)) }
+            if let swap = mem["swap"]?.int64, swap != 0 {
                 // OCI swap is memory+swap; cgroup v2 counts swap alone.
-                try write("memory.swap.max", s < 0 ? "max" : String(max(0, s - l)))
+                if swap < 0 { try write("memory.swap.max", "max") }
+                else {
+                    let mem = limit > 0 ? limit : Int64(read("memory.max").flatMap { Int64($0) } ?? 0)
+                    guard mem > 0 else { throw SetupError("memory.swap needs a memory limit") }
+                    try write("memory.swap.max", String(max(0, swap - mem)))
+                }
             }
         }
         if let cpu = resources["cpu"] {
             if let shares = cpu["shares"]?.uint64, shares > 0 {
                 try write("cpu.weight", String(1 + ((max(2, min(shares, 262_144)) - 2) * 9999) / 262_142))
             }
-            let quota = cpu["quota"]?.int64, period = cpu["period"]?.uint64
-            if quota != nil || period != nil {
-                let q = quota.map { $0 <= 0 ? "max" : String($0) } ?? "max"
-                try write("cpu.max", "\(q) \(period ?? 100_000)")
+            let quota = cpu["quota"]?.int64 ?? 0, period = cpu["period"]?.uint64 ?? 0
+            if quota != 0 || period != 0 {
+                // Without a period the kernel keeps the current one.
+                let q = quota > 0 ? String(quota) : "max"
+                try write("cpu.max", period != 0 ? "\(q) \(period)" : q)
             }
             if let cpus = cpu["cpus"]?.string, !cpus.isEmpty { try write("cpuset.cpus", cpus) }
             if let mems = cpu["mems"]?.string, !mems.isEmpty { try write("cpuset.mems", mems) }
         }
-        if let limit = resources["pids"]?["limit"]?.int64 { try write("pids.max", limit <= 0 ? "max" : String(limit)) }
+        if let limit = resources["pids"]?["limit"]?.int64, limit != 0 { try write("pids.max", limit < 0 ? "max" : String(limit)) }
     }
 
     /// Freezes or thaws, and waits until the kernel reports it done.

@@ -39,6 +39,8 @@ public struct ContainerSetup {
         }
         if spec.linux.has("user") { throw SetupError("user namespaces are not supported yet") }
         if flags != 0 && kata_unshare(flags) != 0 { throw .sys("unshare namespaces") }
+        // A new network namespace starts with lo down; runc brings it up.
+        if spec.linux.has("network") && kata_loopback_up() != 0 { throw .sys("bring up lo") }
         if spec.linux.has("uts") {
             if let h = spec.hostname, kata_sethostname(h) != 0 { throw .sys("sethostname \(h)") }
             if let d = spec.domainname, kata_setdomainname(d) != 0 { throw .sys("setdomainname \(d)") }
@@ -70,12 +72,13 @@ public struct ContainerSetup {
         } else {
             if chroot(rootfs) != 0 || chdir("/") != 0 { throw .sys("chroot \(rootfs)") }
         }
-        for p in spec.linux.maskedPaths { try mask(p) }
-        for p in spec.linux.readonlyPaths { try readonly(p) }
+        // sysctls first: /proc/sys is usually among the read-only paths (runc's order too).
         for (k, v) in spec.linux.sysctl {
             let path = "/proc/sys/" + k.replacingOccurrences(".", "/")
             do { try Posix.writeFileAtomicInPlace(path, Array(v.utf8)) } catch { throw SetupError("sysctl \(k): \(error)") }
         }
+        for p in spec.linux.maskedPaths { try mask(p) }
+        for p in spec.linux.readonlyPaths { try readonly(p) }
         if spec.root?.readonly == true {
             if mount("", "/", "", (MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC), nil) != 0 { throw .sys("remount / read-only") }
         }

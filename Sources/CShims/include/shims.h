@@ -52,6 +52,8 @@ void kata_close_all_but(int keep);
 // fork() that starts the child inside the cgroup open as `cgroup_fd` (clone3 CLONE_INTO_CGROUP):
 // no migration afterwards, which costs an RCU grace period. -1 with errno on failure.
 pid_t kata_fork_into_cgroup(int cgroup_fd);
+// Sets the loopback interface of the current network namespace up.
+int kata_loopback_up(void);
 int kata_unshare(int flags);
 int kata_setns(int fd, int nstype);
 int kata_sethostname(const char *name);
