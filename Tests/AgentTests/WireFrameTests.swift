@@ -231,7 +231,26 @@ final class RequestTests: XCTestCase {
         .signal(stream: 1, signal: 9, all: false),
         .signal(stream: UInt32.max, signal: 15, all: true),
         .shutdown,
+        .exec(stream: 2, process: Array(#"{"args":["sh"],"cwd":"/"}"#.utf8)),
+        .exec(stream: 3, process: []),
+        .resize(stream: 2, rows: 40, cols: 120),
+        .pause(true),
+        .pause(false),
+        .stats,
+        .update(resources: Array(#"{"memory":{"limit":67108864}}"#.utf8)),
+        .processes,
     ]
+
+    func testResponsesCarryBodies() throws {
+        let ok = Frame.response(7, error: nil, body: Array("[1,2]".utf8))
+        let (id, err, body) = try ok.asResponseWithBody()
+        XCTAssertEqual(id, 7); XCTAssertNil(err); XCTAssertEqual(String(decoding: body, as: UTF8.self), "[1,2]")
+        let failed = try Frame.response(8, error: "no container").asResponseWithBody()
+        XCTAssertEqual(failed.1, "no container"); XCTAssertEqual(failed.2, [])
+        // A reply without the body field (older agents) still decodes.
+        var w = WireWriter(); w.u32(9); w.bool(true); w.string("")
+        XCTAssertEqual(try Frame(.response, payload: w.bytes).asResponseWithBody().2, [])
+    }
 
     func testEveryRequestRoundTripsThroughAFrame() throws {
         for (i, req) in requests.enumerated() {
@@ -252,6 +271,9 @@ final class RequestTests: XCTestCase {
         XCTAssertEqual(Request.signal(stream: 1, signal: 9, all: false).name, "signal 9")
         XCTAssertEqual(Request.signal(stream: 1, signal: 15, all: true).name, "signal 15 all")
         XCTAssertEqual(Request.shutdown.name, "shutdown")
+        XCTAssertEqual(Request.pause(true).name, "pause")
+        XCTAssertEqual(Request.pause(false).name, "resume")
+        XCTAssertEqual(Request.exec(stream: 4, process: []).name, "exec on stream 4")
     }
 
     func testTruncatedRequestsThrow() {
