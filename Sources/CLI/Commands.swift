@@ -130,11 +130,20 @@ enum Commands {
             print(Version.text); return 0
         },
         Command("keeper", "(internal) the host-side process that owns one container's VM",
-                usage: "keeper --ready-fd N <container-id>", flags: [FlagSpec("ready-fd", value: true)],
+                usage: "keeper [--face] --ready-fd N <container-id>", flags: [FlagSpec("ready-fd", value: true), FlagSpec("face")],
                 args: 1...1, hidden: true) { ctx, a in
             let config = try ctx.configuration()
-            let keeper = try Keeper(store: ctx.store, id: a.positionals[0], config: config, log: ctx.logger)
+            let keeper = try Keeper(store: ctx.store, id: a.positionals[0], config: config, log: ctx.logger,
+                                    underFace: a.flag("face"))
             return keeper.run(readyFD: Int32(a.value("ready-fd") ?? "") ?? -1)
+        },
+        Command("face", "(internal) the --pid-file process: starts the keeper, stands in the container's filesystem",
+                usage: "face --ready-fd N <container-id>", flags: [FlagSpec("ready-fd", value: true)],
+                args: 1...1, hidden: true) { ctx, a in
+            let id = a.positionals[0]
+            let keeperArgs = [Context.selfExecutable()] + ctx.globalArguments + ["keeper", "--face", id, "--ready-fd"]
+            return Face.run(store: ctx.store, id: id, keeperArgs: keeperArgs,
+                            readyFD: Int32(a.value("ready-fd") ?? "") ?? -1, log: ctx.logger)
         },
     ]
 

@@ -26,7 +26,8 @@ enum Lifecycle {
             try store.save(ContainerState(id: id, bundle: bundle.path, rootfs: bundle.rootfs, annotations: bundle.spec.annotations))
             let pipe: (read: Int32, write: Int32)
             do { pipe = try Posix.pipe() } catch { throw RuntimeError("\(error)") }
-            let args = [Context.selfExecutable()] + ctx.globalArguments + ["keeper", "--ready-fd", String(pipe.write), id]
+            // The --pid-file process is the face, which starts the keeper (see Face).
+            let args = [Context.selfExecutable()] + ctx.globalArguments + ["face", "--ready-fd", String(pipe.write), id]
             // With a console socket the keeper's stdio is a host pty whose master the caller gets.
             var stdio: (Int32, Int32, Int32) = (0, 1, 2)
             if let sock = consoleSocket {

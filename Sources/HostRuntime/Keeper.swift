@@ -32,8 +32,12 @@ public final class Keeper {
     static let stream: UInt32 = 1
     static let forwarded: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGALRM]
 
-    public init(store: StateStore, id: String, config: Configuration, log: Logger) throws(RuntimeError) {
+    /// The --pid-file process: our parent face, or ourselves when started without one.
+    let containerPID: Int32
+
+    public init(store: StateStore, id: String, config: Configuration, log: Logger, underFace: Bool = false) throws(RuntimeError) {
         self.store = store; self.config = config; self.log = log
+        containerPID = underFace ? getppid() : getpid()
         state = try store.load(id)
         dir = store.directory(id)
     }
@@ -42,8 +46,8 @@ public final class Keeper {
     /// the container exits. Returns the exit status for the keeper to exit with.
     public func run(readyFD: Int32) -> Int32 {
         if readyFD >= 0 { Posix.setCloexec(readyFD) }  // the VM's processes must not hold it open
-        state.pid = getpid()
-        state.pidStartTime = ProcessInfo.stat(getpid())?.startTime ?? 0
+        state.pid = containerPID
+        state.pidStartTime = ProcessInfo.stat(containerPID)?.startTime ?? 0
         setupSignals()
         do {
             try? store.save(state)
@@ -104,7 +108,6 @@ public final class Keeper {
         if let err = (try? resp.asResponse())?.1 { throw RuntimeError(err) }
         log.debug("container created after \((Posix.monotonicNanos() - t0) / 1_000_000) ms")
         hooks = bundle.spec.hooks
-        state.pid = getpid()
         let creating = state.runcJSON(status: .creating)
         try Hooks.run(hooks.prestart, kind: "prestart", state: creating)
         try Hooks.run(hooks.createRuntime, kind: "createRuntime", state: creating)
@@ -348,7 +351,7 @@ public final class Keeper {
             send(.processes, replyTo: fd, op: "processes")
         case "pids":
             // Host processes that stand for the container's: this keeper and exec relays.
-            let pids = [getpid()] + relays.values.compactMap { $0.hostPID }.filter { kill($0, 0) == 0 }
+            let pids = Array(Set([containerPID, getpid()])).sorted() + relays.values.compactMap { $0.hostPID }.filter { kill($0, 0) == 0 }
             reply(fd, "ok [" + pids.map { String($0) }.joined(separator: ",") + "]")
         case "update":
             guard words.count == 2, let len = Int(words[1]), len <= 1 << 20 else { reply(fd, "error bad update request"); return }

@@ -1,0 +1,115 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Agent
+import CShims
+import OCI
+
+/// The container's face on the host: the --pid-file process. Engines use that PID as if it
+/// were the container's init: they reap it, signal it, and enter its namespaces (podman cp
+/// joins its mount namespace and copies to "/path"). So it must not stand in the host's
+/// filesystem. The face starts the keeper (which needs the host's view for state, hooks and
+/// the VM), and once the container exists moves into a private mount namespace rooted at the
+/// bundle rootfs plus the container's bind mounts — the same files the guest sees over
+/// virtio-fs. It forwards signals to the keeper and exits with the keeper's status.
+public enum Face {
+    static let forwarded: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGALRM]
+
+    /// `keeperArgs` runs the keeper; it reports on the pipe we give it, and we pass that on.
+    public static func run(store: StateStore, id: String, keeperArgs: [String], readyFD: Int32, log: Logger) -> Int32 {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGCHLD)
+        for s in forwarded { sigaddset(&set, s) }
+        sigprocmask(SIG_BLOCK, &set, nil)
+        let sigfd = kata_signalfd(-1, &set)
+        Posix.setCloexec(readyFD)
+
+        guard let pipe = try? Posix.pipe() else { report(readyFD, "error face: cannot create a pipe"); return 1 }
+        let keeper = spawn(keeperArgs + [String(pipe.write)], keep: pipe.write)
+        close(pipe.write)
+        if keeper < 0 {
+            close(pipe.read)
+            report(readyFD, "error start keeper: \(String(cString: strerror(-keeper)))")
+            return 1
+        }
+        var reply = [UInt8]()
+        while let c = try? Posix.readSome(pipe.read), !c.isEmpty { reply += c }
+        close(pipe.read)
+        let line = String(String(decoding: reply, as: UTF8.self).split(separator: "\n").first ?? "")
+        guard line == "ok" else {
+            report(readyFD, line.isEmpty ? "error keeper exited during create" : line)
+            return waitKeeper(keeper)
+        }
+        do { try enterContainerView(store: store, id: id) } catch {
+            // Safer to fail the create than to leave the engine a host-rooted PID to enter.
+            kill(keeper, SIGKILL)
+            _ = waitKeeper(keeper)
+            report(readyFD, "error " + error.description)
+            return 1
+        }
+        report(readyFD, "ok")
+        while true {
+            var p = pollfd(fd: sigfd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&p, 1, -1)
+            var info = signalfd_siginfo()
+            while read(sigfd, &info, MemoryLayout<signalfd_siginfo>.size) > 0 {
+                let sig = Int32(info.ssi_signo)
+                // Terminal-generated signals (SI_KERNEL) reach the keeper in our process group itself.
+                if sig != SIGCHLD { if info.ssi_code != 0x80 { kill(keeper, sig) }; continue }
+                var st: Int32 = 0
+                if waitpid(keeper, &st, WNOHANG) == keeper { return Posix.exitCode(fromWaitStatus: st) }
+            }
+        }
+    }
+
+    static func report(_ fd: Int32, _ line: String) {
+        guard fd >= 0 else { return }
+        try? Posix.writeAll(fd, Array((line + "\n").utf8))
+        close(fd)
+    }
+
+    static func waitKeeper(_ pid: pid_t) -> Int32 {
+        var st: Int32 = 0
+        while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+        return Posix.exitCode(fromWaitStatus: st)
+    }
+
+    static func spawn(_ args: [String], keep: Int32) -> pid_t {
+        let argv = args.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var keepFDs = [keep]
+        return argv.withUnsafeBufferPointer { a in
+            keepFDs.withUnsafeMutableBufferPointer { k in
+                var o = kata_spawn_opts()
+                o.path = UnsafePointer(a[0]!)
+                o.argv = UnsafePointer(a.baseAddress!)
+                o.fds = (0, 1, 2)
+                o.keep_fds = UnsafePointer(k.baseAddress!)
+                o.n_keep_fds = 1
+                o.pdeathsig = SIGKILL  // a SIGKILLed face takes the keeper (and so the VM) with it
+                return kata_spawn(&o)
+            }
+        }
+    }
+
+    /// A private mount namespace whose root is the rootfs with the container's bind mounts.
+    static func enterContainerView(store: StateStore, id: String) throws(RuntimeError) {
+        let st = try store.load(id)
+        let bundle = try Bundle.load(st.bundle)
+        let root = bundle.rootfs
+        func fail(_ what: String) -> RuntimeError { RuntimeError("face: \(what): \(String(cString: strerror(errno)))") }
+        if kata_unshare(0x0002_0000 /* CLONE_NEWNS */) != 0 { throw fail("unshare mount namespace") }
+        if mount("", "/", "", UInt(1 << 18 | 16384) /* MS_PRIVATE|MS_REC */, nil) != 0 { throw fail("make / private") }
+        if mount(root, root, "", UInt(4096 | 16384) /* MS_BIND|MS_REC */, nil) != 0 { throw fail("bind rootfs") }
+        for m in bundle.spec.mounts where m.isBind {
+            guard let src = m.source else { continue }
+            let abs = src.hasPrefix("/") ? src : bundle.path + "/" + src
+            // The guest created the mount points in the shared rootfs; resolve inside it.
+            guard let dest = RootedPath.resolve(root, m.destination), Posix.exists(dest) else { continue }
+            if mount(abs, dest, "", UInt(4096 | 16384), nil) != 0 { throw fail("bind \(src) on \(m.destination)") }
+        }
+        if chdir(root) != 0 || kata_pivot_root(".", ".") != 0 { throw fail("pivot_root into the rootfs") }
+        if umount2(".", 2 /* MNT_DETACH */) != 0 || chdir("/") != 0 { throw fail("detach the host root") }
+    }
+}
