@@ -216,3 +216,15 @@ int ckvm_thread_timer_stop(timer_t timer) { return timer_delete(timer); }
 int ckvm_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
 
 void ckvm_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+
+#include <sched.h>
+#include <sys/mount.h>
+
+int ckvm_private_mount_ns(void) {
+    if (unshare(CLONE_NEWNS) < 0) return -1;
+    return mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
+}
+
+int ckvm_bind_mount(const char *source, const char *target) {
+    return mount(source, target, NULL, MS_BIND | MS_REC, NULL);
+}

@@ -38,6 +38,10 @@ public final class MicroVM {
     var stopRequest: VMStop?
     /// Thread-safe: `kicker.requestStop()` ends a `run` in progress with `.stopped`.
     public let kicker: VcpuKicker
+    /// The device I/O thread, once `startIOThread()` has run.
+    public private(set) var ioThread: IOThread?
+    /// ioeventfds (one per virtqueue) and irqfds (one per device), kept open with the VM.
+    var eventFDs: [EventFD] = []
 
     public init(options: Options = Options(), kvm: Kvm? = nil) throws(KvmError) {
         self.options = options
@@ -102,6 +106,44 @@ public final class MicroVM {
         virtioDevices.append((t, base, irq))
         return t
     }
+
+    /// Moves the virtio devices' queue work off the vCPU thread: one ioeventfd per queue
+    /// (KVM_IOEVENTFD on QueueNotify, matching the queue index, so a notify never exits to user
+    /// space) served by a new I/O thread, and one irqfd per device (KVM_IRQFD on its GSI), which
+    /// the transport signals from whichever thread raises the interrupt. The vCPU thread keeps
+    /// the register accesses; the transport's lock serialises the two. Call after the last
+    /// `addVirtio` and before `run`; host-side sources can be added to the thread afterwards.
+    @discardableResult
+    public func startIOThread() throws(KvmError) -> IOThread {
+        if let t = ioThread { return t }
+        guard options.irqchip else { throw .invalidConfiguration("irqfd needs the in-kernel irqchip") }
+        try kvm.requireCapabilities([.irqfd, .ioeventfd])
+        let io = try IOThread()
+        for (transport, base, irq) in virtioDevices {
+            let irqFD = try EventFD()
+            try vm.assignIRQFD(irqFD.fd, gsi: irq)
+            eventFDs.append(irqFD)
+            transport.lock.withLock { transport.onInterrupt = { irqFD.signal() } }
+            for q in transport.queues.indices {
+                let e = try EventFD()
+                try vm.assignIOEventFD(e.fd, address: base + VirtioMMIOTransport.Reg.queueNotify, length: 4, value: UInt64(q))
+                eventFDs.append(e)
+                io.add(fd: e.fd, events: { Int16(POLLIN) }) { [unowned transport] _ in
+                    if e.take() > 0 { transport.notify(queue: q) }
+                }
+            }
+        }
+        try io.start()
+        ioThread = io
+        return io
+    }
+
+    /// Stops and joins the I/O thread (also done when the VM is released).
+    public func stopIOThread() {
+        ioThread?.stop()
+    }
+
+    deinit { ioThread?.stop() }
 
     /// Kernel parameters announcing the virtio-mmio devices to Linux.
     public var virtioKernelParameters: [String] {

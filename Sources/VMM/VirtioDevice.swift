@@ -12,7 +12,8 @@ public enum Virtio {
 }
 
 /// What a device gets when the driver sets DRIVER_OK: its queues, guest memory, and a way to
-/// tell the driver about used buffers. Every call happens on the thread running the vCPU.
+/// tell the driver about used buffers. Every call happens with the transport's `lock` held (on the
+/// vCPU thread for register accesses, on the I/O thread for ioeventfd notifications).
 public final class VirtioQueues {
     public let memory: GuestMemory
     public let queues: [Virtqueue]

@@ -1,6 +1,12 @@
 /// The virtio-mmio transport, modern layout (version 2, virtio 1.2 §4.2.2), one device per
 /// 0x1000-byte window. Registers are 32-bit and 4-byte aligned; other accesses to them read 0 and
 /// are ignored. Device configuration starts at 0x100 and may be accessed in 1, 2, 4 or 8 bytes.
+///
+/// Threads: `read`/`write` (the vCPU thread's MMIO exits) and `notify(queue:)` (the I/O thread's
+/// ioeventfds) take `lock`, and so must any other caller that touches the device (e.g. host input
+/// to a console: `transport.lock.withLock { console.send(bytes) }`). The device, its queues and
+/// its callbacks (`onOutput`, `onInterrupt`, ...) therefore run with the lock held, one thread at
+/// a time; a callback must not take the same lock again.
 public final class VirtioMMIOTransport: BusDevice {
     enum Reg {
         static let magic: UInt64 = 0x000, version: UInt64 = 0x004, deviceID: UInt64 = 0x008
@@ -32,8 +38,14 @@ public final class VirtioMMIOTransport: BusDevice {
     var deviceFeaturesSel: UInt32 = 0
     var driverFeaturesSel: UInt32 = 0
     var queueSel: UInt32 = 0
-    /// Raises the device's interrupt line.
+    /// Raises the device's interrupt line (KVM_IRQ_LINE, or an irqfd with the I/O thread).
     public var onInterrupt: (() -> Void)?
+    /// Guards the transport and its device (see the type's comment).
+    public let lock = DeviceLock()
+    /// Queue notifications that came as MMIO exits on the vCPU thread / through an ioeventfd.
+    public private(set) var notifiesByExit = 0
+    public private(set) var notifiesByEventFD = 0
+    public private(set) var interruptsRaised = 0
 
     public init(device: VirtioDevice, memory: GuestMemory) {
         self.device = device
@@ -46,6 +58,23 @@ public final class VirtioMMIOTransport: BusDevice {
     var selectedQueue: Virtqueue? { Int(queueSel) < queues.count ? queues[Int(queueSel)] : nil }
 
     public func read(offset: UInt64, into data: UnsafeMutableRawBufferPointer) {
+        lock.withLock { readLocked(offset: offset, into: data) }
+    }
+
+    public func write(offset: UInt64, from data: UnsafeRawBufferPointer) {
+        lock.withLock { writeLocked(offset: offset, from: data) }
+    }
+
+    /// The driver notified `queue` through an ioeventfd (called on the I/O thread).
+    public func notify(queue: Int) {
+        lock.withLock {
+            guard activated, status & Virtio.statusNeedsReset == 0, queue < queues.count else { return }
+            notifiesByEventFD += 1
+            device.queueNotify(queue)
+        }
+    }
+
+    func readLocked(offset: UInt64, into data: UnsafeMutableRawBufferPointer) {
         for i in data.indices { data[i] = 0 }
         if offset >= Reg.config {
             device.readConfig(offset: Int(offset - Reg.config), into: data)
@@ -55,7 +84,7 @@ public final class VirtioMMIOTransport: BusDevice {
         data.storeBytes(of: register(offset).littleEndian, as: UInt32.self)
     }
 
-    public func write(offset: UInt64, from data: UnsafeRawBufferPointer) {
+    func writeLocked(offset: UInt64, from data: UnsafeRawBufferPointer) {
         if offset >= Reg.config {
             device.writeConfig(offset: Int(offset - Reg.config), from: data)
             return
@@ -120,6 +149,7 @@ public final class VirtioMMIOTransport: BusDevice {
             do { try q.activate(memory) } catch { lastFault = error }   // stays not ready; the driver sees 0
         case Reg.queueNotify:
             guard activated, status & Virtio.statusNeedsReset == 0, Int(v) < queues.count else { return }
+            notifiesByExit += 1
             device.queueNotify(Int(v))
         case Reg.interruptACK: interruptStatus &= ~v
         case Reg.status: setStatus(v)
@@ -159,6 +189,7 @@ public final class VirtioMMIOTransport: BusDevice {
 
     func raise(_ bits: UInt32) {
         interruptStatus |= bits
+        interruptsRaised += 1
         onInterrupt?()
     }
 

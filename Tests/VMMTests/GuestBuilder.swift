@@ -42,6 +42,13 @@ enum GuestBuilder {
         return bytes
     }
 
+    /// Builds the guest and returns the path of its ELF (linked at 1 MiB, entry `_start`), which
+    /// the Linux loader takes as a "vmlinux" and enters through the 64-bit boot protocol.
+    static func buildELF(_ name: String, _ body: String) throws -> String {
+        _ = try build(name, body)
+        return "\(try directory())/\(name).elf"
+    }
+
     static func directory() throws -> String {
         if let d = workDir { return d }
         var template = Array("/tmp/vmm-guests-XXXXXX".utf8CString)

@@ -10,7 +10,7 @@ final class VirtioDeviceTests: XCTestCase {
     final class Driver {
         let memory: GuestMemory
         let transport: VirtioMMIOTransport
-        var availIdx: [UInt16] = [0, 0, 0]
+        var availIdx = [UInt16](repeating: 0, count: 8)
         var interrupts = 0
         let size: UInt16 = 8
 
@@ -36,8 +36,9 @@ final class VirtioDeviceTests: XCTestCase {
             return (base, base + 0x1000, base + 0x2000)
         }
 
-        func bringUp(queues: Int) {
+        func bringUp(queues: Int, featuresLow: UInt32 = 0) {
             set(0x070, 0); set(0x070, 1); set(0x070, 3)
+            set(0x024, 0); set(0x020, featuresLow)
             set(0x024, 1); set(0x020, 1); set(0x070, 3 | 8)
             for q in 0..<queues {
                 let r = ring(q)

@@ -84,6 +84,12 @@ int ckvm_thread_timer_stop(timer_t timer);
 /// eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC).
 int ckvm_eventfd(void);
 
+/// unshare(CLONE_NEWNS) for the calling thread (CLONE_FS implied), then make every mount a
+/// slave, so mounts made afterwards stay in this namespace and never reach the host's.
+int ckvm_private_mount_ns(void);
+/// mount(source, target, MS_BIND | MS_REC).
+int ckvm_bind_mount(const char *source, const char *target);
+
 /// Full memory barrier between the VMM's ring accesses and the guest's.
 void ckvm_fence(void);
 

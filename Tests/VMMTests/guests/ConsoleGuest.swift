@@ -6,6 +6,14 @@ enum ConsoleGuest {
     #ifndef DEVICE_ID
     #define DEVICE_ID 3
     #endif
+    #ifndef SPINS
+    #define SPINS 1000000UL
+    #endif
+    #ifdef MULTIPORT
+    #define FEATURES_LO 2   /* VIRTIO_CONSOLE_F_MULTIPORT */
+    #else
+    #define FEATURES_LO 0
+    #endif
     #define VIRTIO 0xd0000000UL
     #define QSZ 8
     #define F_NEXT 1
@@ -21,6 +29,9 @@ enum ConsoleGuest {
         u16 next_avail;
     };
     static struct vq rxq, txq;
+    #ifdef MULTIPORT
+    static struct vq crxq, ctxq, prxq, ptxq;   /* control receive/transmit, port 1 receive/transmit */
+    #endif
 
     static u32 rd(u32 off) { return mmio_read(VIRTIO + off); }
     static void wr(u32 off, u32 v) { mmio_write(VIRTIO + off, v); }
@@ -43,11 +54,14 @@ enum ConsoleGuest {
         wr(0x070, 1 | 2);
         wr(0x014, 1);
         if (!(rd(0x010) & 1)) return 2;          /* VIRTIO_F_VERSION_1 */
-        wr(0x024, 0); wr(0x020, 0);
+        wr(0x024, 0); wr(0x020, FEATURES_LO);
         wr(0x024, 1); wr(0x020, 1);
         wr(0x070, 1 | 2 | 8);
         if (!(rd(0x070) & 8)) return 3;          /* FEATURES_OK refused */
         if (setup_queue(0, &rxq) || setup_queue(1, &txq)) return 4;
+    #ifdef MULTIPORT
+        if (setup_queue(2, &crxq) || setup_queue(3, &ctxq) || setup_queue(4, &prxq) || setup_queue(5, &ptxq)) return 5;
+    #endif
         wr(0x070, 1 | 2 | 8 | 4);                /* DRIVER_OK */
         return 0;
     }
@@ -60,7 +74,7 @@ enum ConsoleGuest {
         q->avail.idx = q->next_avail;
         fence();
         wr(0x050, qindex);
-        for (u32 spins = 0; spins < 1000000; spins++) {
+        for (u64 spins = 0; spins < SPINS; spins++) {
             if (*(volatile u16 *)&q->used.idx == q->next_avail) {
                 fence();
                 struct used_elem *e = &q->used.ring[(u16)(q->next_avail - 1) % QSZ];
@@ -100,6 +114,10 @@ enum ConsoleGuest {
         return 0;
     }
     """#
+
+    /// `roundTrip`, but waiting up to seconds for each buffer: the host answers from another
+    /// thread while the vCPU runs (I/O thread tests, the built-in backend's agent channel).
+    static let patientRoundTrip = "#define SPINS 4000000000UL\n" + roundTrip
 
     /// Posts hostile chains (a loop, a buffer outside memory, a writable buffer on the transmit
     /// queue, an out-of-range next); each must come back with length 0, after which a normal
