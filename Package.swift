@@ -22,7 +22,7 @@ let package = Package(
         .target(name: "CKVM", path: "Sources/CKVM"),
         // The built-in VMM: /dev/kvm, guest memory, x86_64 boot, devices.
         .target(name: "VMM", dependencies: ["CKVM", "Agent", "Hypervisor", "OCI"]),
-        .target(name: "HostRuntime", dependencies: ["OCI", "Agent", "Hypervisor", "CShims"]),
+        .target(name: "HostRuntime", dependencies: ["OCI", "Agent", "Hypervisor", "VMM", "CShims"]),
         .target(name: "Guest", dependencies: ["OCI", "Agent", "CShims"]),
         .target(name: "CLI", dependencies: ["HostRuntime", "Guest", "OCI", "VMM"]),
         .executableTarget(name: "kata-runtime", dependencies: ["CLI", "Guest"]),

@@ -62,9 +62,13 @@ enum CheckCommand {
         // Containers need a backend that can boot our Linux guest: the built-in VMM cannot
         // yet (issue 3), so today that is QEMU, with KVM when usable and TCG otherwise.
         let backend: String
-        if config.hypervisor == "builtin" { backend = "builtin (cannot boot Linux guests yet)" }
-        else { backend = "qemu, accelerator " + (config.accel == "auto" ? (accel.usable ? "kvm" : "tcg") : config.accel) + (accel.usable ? "" : " because " + accel.reason) }
-        let canCreate = items.allSatisfy { $0.ok || !$0.required } && config.hypervisor != "builtin"
+        let builtinUsable = config.hypervisor == "builtin" && accel.kvmDevice && !accel.pvm
+        if config.hypervisor == "builtin" {
+            backend = builtinUsable ? "builtin VMM (configured; validated up to the kernel banner)" : "builtin VMM, unusable here: " + accel.reason
+        } else {
+            backend = "qemu, accelerator " + (config.accel == "auto" ? (accel.usable ? "kvm" : "tcg") : config.accel) + (accel.usable ? "" : " because " + accel.reason)
+        }
+        let canCreate = items.allSatisfy { $0.ok || !$0.required } && (config.hypervisor != "builtin" || builtinUsable)
         return emit(items, backend: backend, probe: probe, json: json, canCreate: canCreate)
     }
 
@@ -79,7 +83,9 @@ enum CheckCommand {
         } else {
             for i in items { print("\(i.ok ? "ok  " : (i.required ? "FAIL" : "no  ")) \(i.name): \(i.detail)") }
             print("backend: \(backend)")
-            print(canCreate ? "System is capable of running containers" : "System cannot run containers: see FAIL lines above")
+            let failing = items.contains { !$0.ok && $0.required }
+            print(canCreate ? "System is capable of running containers"
+                  : "System cannot run containers: " + (failing ? "see FAIL lines above" : "the configured backend cannot run here"))
         }
         return canCreate ? 0 : 1
     }

@@ -5,6 +5,7 @@ import Agent
 import CShims
 import Hypervisor
 import OCI
+import VMM
 
 /// The long-lived host process of one container. It owns the VM, relays the container
 /// process's stdio between its own fds 0/1/2 and the guest, answers the CLI on its
@@ -117,19 +118,24 @@ public final class Keeper {
     }
 
     func makeVM(shared: String, binds: [(source: String, target: String)]) throws(RuntimeError) -> VirtualMachine {
-        var backend = config.hypervisor
         let probe = Accelerator.probe()
-        if backend == "auto" { backend = probe.usable ? "builtin" : "qemu" }
-        if backend == "builtin" {
-            // The built-in VMM is tracked separately; until it lands QEMU serves every host.
-            log.debug("built-in VMM not available yet; using QEMU")
-        }
+        // auto stays on QEMU until the built-in VMM has been seen booting a container on
+        // VT-x/AMD-V (it cannot be here: PVM); builtin is chosen explicitly.
+        let backend = config.hypervisor == "auto" ? "qemu" : config.hypervisor
         var accel = config.accel
         if accel == "auto" { accel = probe.usable ? "kvm" : "tcg" }
         let vmc = VMConfig(kernel: config.kernel, initrd: config.initrd, vcpus: config.vcpus, memoryMiB: config.memoryMiB,
                            kernelParams: config.kernelParams.split(separator: " ").map(String.init),
                            stateDir: dir, sharedDir: shared, binds: binds,
                            bootTimeoutSeconds: config.bootTimeout, debug: log.debugEnabled)
+        if backend == "builtin" {
+            guard probe.kvmDevice else { throw RuntimeError("hypervisor builtin: /dev/kvm is missing or not accessible") }
+            guard !probe.pvm else {
+                throw RuntimeError("hypervisor builtin: \(probe.reason), so a Linux guest cannot boot; use qemu (see kata-runtime check)")
+            }
+            log.debug("hypervisor: built-in VMM")
+            return BuiltinVM(config: vmc)
+        }
         return QEMU(config: vmc, qemuPath: config.qemuPath, virtiofsdPath: config.virtiofsdPath, accel: accel)
     }
 

@@ -97,4 +97,19 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(try h.stateJSON("dup")["status"] as? String, "created")
         XCTAssertEqual(try h.run(["delete", "dup"]).status, 0)
     }
+
+    func testBuiltinBackendOnAPVMHostFailsFastWithTheReason() throws {
+        guard FileManager.default.fileExists(atPath: "/sys/module/kvm_pvm") else {
+            throw XCTSkip("this host's /dev/kvm is not PVM: the built-in VMM would really try to boot here")
+        }
+        let b = try h.bundle(args: ["true"])
+        let t0 = Date()
+        let r = try h.run(["run", "--bundle", b, "vmm"], environment: ["KATA_HYPERVISOR": "builtin"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("hypervisor builtin") && r.stderr.contains("PVM"), r.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 10, "must not wait for a boot timeout")
+        let bad = try h.run(["run", "--bundle", b, "vmm2"], environment: ["KATA_HYPERVISOR": "vmware"])
+        XCTAssertTrue(bad.stderr.contains("must be auto, qemu or builtin"), bad.stderr)
+    }
 }
+
