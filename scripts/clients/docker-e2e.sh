@@ -184,71 +184,7 @@ cap d unpause e2e-d
 cap d exec e2e-d echo after-unpause
 check "exec after unpause" 0 "after-unpause"
 
-# ---------------------------------------------------------------- stop, kill, rm -f
-step "stop, kill, rm -f"
-cap d run -d --name e2e-term "${K[@]}" "$IMG" sh -c 'trap "echo got-TERM; exit 7" TERM; echo up; while true; do sleep 1; done'
-sleep 1
-t=$SECONDS; cap d stop -t 20 e2e-term; dt=$((SECONDS - t))
-cap d inspect -f '{{.State.ExitCode}}' e2e-term
-if [ "$OUT" = 7 ] && [ $dt -lt 10 ]; then pass "stop: SIGTERM handler runs, exit status 7 (${dt} s)"
-else fail "stop: SIGTERM handler" "exit code $OUT after ${dt} s"; fi
-cap d logs e2e-term
-check "stop: the handler's output is in the logs" 0 $'up\ngot-TERM'
-
-cap d run -d --name e2e-ignore "${K[@]}" "$IMG" sh -c 'trap "" TERM; while true; do sleep 1; done'
-sleep 1
-t=$SECONDS; cap d stop -t 3 e2e-ignore; dt=$((SECONDS - t))
-cap d inspect -f '{{.State.ExitCode}}' e2e-ignore
-if [ "$OUT" = 137 ] && [ $dt -ge 3 ] && [ $dt -lt 15 ]; then pass "stop -t 3: SIGTERM ignored, SIGKILL after the timeout, 137 (${dt} s)"
-else fail "stop -t 3 of a TERM-ignoring container" "exit code $OUT after ${dt} s"; fi
-
-cap d run -d --name e2e-kill "${K[@]}" "$IMG" sleep 1000
-sleep 1
-cap d kill e2e-kill
-cap d wait e2e-kill
-check "kill: SIGKILL, wait reports 137" 0 "137"
-
-cap d run -d --name e2e-rmf "${K[@]}" "$IMG" sleep 1000
-RMF_ID=$OUT
-sleep 1
-t=$SECONDS; cap d rm -f e2e-rmf; dt=$((SECONDS - t))
-[ "$RC" = 0 ] && [ $dt -lt 10 ] && pass "rm -f of a running container (${dt} s)" || fail "rm -f" "rc=$RC after ${dt} s: $ERR"
-sleep 1
-if [ -e "$RTROOT/$RMF_ID" ] || vm_procs_under "$RTROOT/$RMF_ID" | grep -q .; then
-    fail "rm -f leaves no state dir or VM process" "$(ls "$RTROOT/$RMF_ID" 2>&1 | head -3)"
-else pass "rm -f leaves no state dir or VM process"; fi
-
-cap d rm e2e-term e2e-ignore e2e-kill
-[ "$RC" = 0 ] && pass "rm of stopped containers" || fail "rm of stopped containers" "$ERR"
-cap d rm -f e2e-d
-[ "$RC" = 0 ] && pass "rm -f e2e-d" || fail "rm -f e2e-d" "$ERR"
-
-# ---------------------------------------------------------------- volumes
-step "volumes"
-V=$TMP/vol; mkdir -p "$V"; echo from-host >"$V/in.txt"
-cap d run --rm "${K[@]}" -v "$V:/data" "$IMG" sh -c 'cat /data/in.txt && echo from-guest > /data/out.txt'
-check "-v hostdir:/data: the guest reads the host's file" 0 "from-host"
-[ "$(cat "$V/out.txt" 2>/dev/null)" = from-guest ] && pass "-v hostdir:/data: the host reads the guest's file" ||
-    fail "-v hostdir:/data: guest write reaches the host" "$(ls -la "$V")"
-cap d run -d --name e2e-vol "${K[@]}" -v "$V:/data" "$IMG" sleep 1000
-sleep 1
-echo live-host >"$V/live.txt"
-cap d exec e2e-vol cat /data/live.txt
-check "-v: a host write while running is seen by the guest" 0 "live-host"
-cap d exec e2e-vol sh -c 'echo live-guest > /data/live2.txt'
-[ "$(cat "$V/live2.txt" 2>/dev/null)" = live-guest ] && pass "-v: a guest write while running is seen by the host" ||
-    fail "-v: guest write while running" "$(ls -la "$V")"
-cap d rm -f e2e-vol
-cap d run --rm "${K[@]}" -v "$V:/data:ro" "$IMG" sh -c 'echo x > /data/ro.txt'
-if [ "$RC" != 0 ] && [ ! -e "$V/ro.txt" ]; then pass "-v hostdir:/data:ro is read-only"; else fail "-v :ro" "rc=$RC; $(ls "$V")"; fi
-echo one-file >"$TMP/single"
-cap d run --rm "${K[@]}" -v "$TMP/single:/etc/single:ro" "$IMG" cat /etc/single
-check "-v hostfile:/etc/single (file bind)" 0 "one-file"
-cap d volume create e2e-named
-cap d run --rm "${K[@]}" -v e2e-named:/v "$IMG" sh -c 'echo named > /v/f'
-cap d run --rm "${K[@]}" -v e2e-named:/v "$IMG" cat /v/f
-check "named volume persists across containers" 0 "named"
-cap d volume rm e2e-named
+shared_lifecycle_checks d "-f"
 
 # ---------------------------------------------------------------- cp, restart, update, stats
 step "cp, restart, update, stats"
