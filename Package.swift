@@ -17,7 +17,7 @@ let package = Package(
                        providers: [.apt(["libyajl-dev"])]),
         .target(name: "OCI", dependencies: ["CYajl", "CShims"]),
         .target(name: "Agent", dependencies: ["CShims"]),
-        .target(name: "Hypervisor", dependencies: ["CShims"]),
+        .target(name: "Hypervisor", dependencies: ["Agent", "CShims"]),
         // linux/kvm.h and ioctl numbers for the built-in VMM.
         .target(name: "CKVM", path: "Sources/CKVM"),
         // The built-in VMM: /dev/kvm, guest memory, x86_64 boot, devices.

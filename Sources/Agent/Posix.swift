@@ -157,3 +157,21 @@ extension Posix {
         try writeAll(fd, bytes)
     }
 }
+
+extension Posix {
+    /// Reads until end of file, or `limit` bytes.
+    public static func readToEnd(_ fd: Int32, limit: Int = Int.max) throws(SysError) -> [UInt8] {
+        var out: [UInt8] = []
+        while out.count < limit, let c = try readSome(fd, max: Swift.min(65536, limit - out.count)), !c.isEmpty { out += c }
+        return out
+    }
+}
+
+extension String {
+    /// Without trailing newlines (and spaces): file contents and reply lines.
+    public var trimmingTrailingNewlines: String {
+        var s = Substring(self)
+        while let l = s.last, l == "\n" || l == " " || l == "\r\n" { s.removeLast() }
+        return String(s)
+    }
+}

@@ -91,7 +91,7 @@ enum ContainerCommands {
         var r: JSON = .object([])
         if let src = a.value("resources") {
             let bytes: [UInt8]
-            do { bytes = src == "-" ? try Posix.readAllFD(0) : try Posix.readFile(src) } catch { throw RuntimeError("read resources \(src): \(error)") }
+            do { bytes = src == "-" ? try Posix.readToEnd(0) : try Posix.readFile(src) } catch { throw RuntimeError("read resources \(src): \(error)") }
             do { r = try JSONParser.parse(bytes) } catch { throw RuntimeError("resources: \(error)") }
             guard r.objectPairs != nil else { throw RuntimeError("resources: expected a JSON object") }
         }
@@ -182,14 +182,6 @@ enum ContainerCommands {
         }
         pclose(p)
         return String(decoding: out, as: UTF8.self)
-    }
-}
-
-extension Posix {
-    static func readAllFD(_ fd: Int32) throws(SysError) -> [UInt8] {
-        var out: [UInt8] = []
-        while let c = try readSome(fd), !c.isEmpty { out += c }
-        return out
     }
 }
 

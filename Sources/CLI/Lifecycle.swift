@@ -43,7 +43,7 @@ enum Lifecycle {
             close(pipe.write)
             defer { close(pipe.read) }
             if pid < 0 { throw RuntimeError("start keeper: \(String(cString: strerror(-pid)))") }
-            let reply = String(decoding: (try? readAll(pipe.read)) ?? [], as: UTF8.self).trimmingNewline
+            let reply = String(decoding: (try? Posix.readToEnd(pipe.read)) ?? [], as: UTF8.self).trimmingTrailingNewlines
             if reply != "ok" {
                 var st: Int32 = 0
                 while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
@@ -61,27 +61,11 @@ enum Lifecycle {
     }
 
     static func spawnKeeper(_ args: [String], keep: Int32, detach: Bool, stdio: (Int32, Int32, Int32)) -> pid_t {
-        let argv = args.map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var keepFDs = [keep]
-        return argv.withUnsafeBufferPointer { a in
-            keepFDs.withUnsafeMutableBufferPointer { k in
-                var o = kata_spawn_opts()
-                o.path = UnsafePointer(a[0]!)
-                o.argv = UnsafePointer(a.baseAddress!)
-                o.fds = stdio
-                o.keep_fds = UnsafePointer(k.baseAddress!)
-                o.n_keep_fds = 1
-                o.setsid = detach ? 1 : 0
-                return kata_spawn(&o)
-            }
-        }
-    }
-
-    static func readAll(_ fd: Int32) throws(SysError) -> [UInt8] {
-        var out: [UInt8] = []
-        while let c = try Posix.readSome(fd), !c.isEmpty { out += c }
-        return out
+        var s = Spawn(args)
+        s.stdio = stdio
+        s.keep = [keep]
+        s.setsid = detach
+        return s.run()
     }
 
     static func start(_ ctx: Context, id: String) throws(RuntimeError) {
@@ -160,6 +144,3 @@ enum Lifecycle {
     }
 }
 
-extension String {
-    var trimmingNewline: String { var s = self; while s.hasSuffix("\n") { s.removeLast() }; return s }
-}

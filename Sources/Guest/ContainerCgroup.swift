@@ -49,7 +49,7 @@ struct ContainerCgroup {
     }
 
     func read(_ file: String) -> String? {
-        (try? Posix.readFile(path + "/" + file)).map { String(decoding: $0, as: UTF8.self).trimmingCharacters }
+        (try? Posix.readFile(path + "/" + file)).map { String(decoding: $0, as: UTF8.self).trimmingTrailingNewlines }
     }
 
     /// linux.resources to cgroup v2 files, with runc's conversions and its rule that 0 means
@@ -156,13 +156,5 @@ struct ContainerCgroup {
                 ("args", .array(args.map(JSON.init))),
             ])
         })
-    }
-}
-
-extension String {
-    var trimmingCharacters: String {
-        var s = Substring(self)
-        while let l = s.last, l == "\n" || l == " " { s.removeLast() }
-        return String(s)
     }
 }

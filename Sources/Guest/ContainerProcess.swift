@@ -67,17 +67,8 @@ final class ContainerProcess {
         guard write(startFD, &b, 1) == 1 else { throw .sys("start container") }
         close(startFD); startFD = -1
         // The sync socket is close-on-exec: end of file means execve succeeded.
-        let reply = (try? Posix.readFile(syncFD, until: Int.max)) ?? []
+        let reply = (try? Posix.readToEnd(syncFD)) ?? []
         close(syncFD); syncFD = -1
         if reply.first == UInt8(ascii: "E") { throw SetupError(String(decoding: reply.dropFirst(), as: UTF8.self)) }
-    }
-}
-
-extension Posix {
-    /// Reads until end of file or `limit` bytes.
-    static func readFile(_ fd: Int32, until limit: Int) throws(SysError) -> [UInt8] {
-        var out: [UInt8] = []
-        while out.count < limit, let c = try readSome(fd, max: Swift.min(4096, limit - out.count)), !c.isEmpty { out += c }
-        return out
     }
 }

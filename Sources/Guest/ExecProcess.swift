@@ -55,7 +55,7 @@ enum ExecProcess {
         var failure: String? = nil
         if reply.first == UInt8(ascii: "R") {
             // close-on-exec: end of file means execve succeeded.
-            let rest = (try? Posix.readFile(ch.sync.parent, until: 65536)) ?? []
+            let rest = (try? Posix.readToEnd(ch.sync.parent, limit: 65536)) ?? []
             if rest.first == UInt8(ascii: "E") { failure = String(decoding: rest.dropFirst(), as: UTF8.self) }
         } else {
             failure = reply.isEmpty ? "exec'd process died during setup" : String(decoding: reply.dropFirst(), as: UTF8.self)

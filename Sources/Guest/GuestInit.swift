@@ -52,9 +52,7 @@ public enum GuestInit {
             ("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, nil),
             ("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"),
             ("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, nil),
-            // favordynmods: moving a task between cgroups then skips an RCU grace period
-            // (~30 ms of every exec here).
-            ("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, "favordynmods"),
+            ("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, nil),
             (shareTag, sharedDir, "virtiofs", 0, nil),
         ]
         for (src, dst, type, flags, data) in mounts {

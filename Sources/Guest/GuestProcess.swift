@@ -71,7 +71,7 @@ struct SpawnChannels {
         var fd: Int32 = -1
         let n = buf.withUnsafeMutableBytes { kata_recv_fd(sync.parent, $0.baseAddress, 4096, &fd) }
         var msg = n > 0 ? Array(buf[0..<Int(n)]) : []
-        if msg.first == UInt8(ascii: "E") { msg += (try? Posix.readFile(sync.parent, until: 65536)) ?? [] }
+        if msg.first == UInt8(ascii: "E") { msg += (try? Posix.readToEnd(sync.parent, limit: 65536)) ?? [] }
         return (msg, fd)
     }
 

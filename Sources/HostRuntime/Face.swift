@@ -33,8 +33,7 @@ public enum Face {
             report(readyFD, "error start keeper: \(String(cString: strerror(-keeper)))")
             return 1
         }
-        var reply = [UInt8]()
-        while let c = try? Posix.readSome(pipe.read), !c.isEmpty { reply += c }
+        let reply = (try? Posix.readToEnd(pipe.read)) ?? []
         close(pipe.read)
         let line = String(String(decoding: reply, as: UTF8.self).split(separator: "\n").first ?? "")
         guard line == "ok" else {
@@ -76,21 +75,10 @@ public enum Face {
     }
 
     static func spawn(_ args: [String], keep: Int32) -> pid_t {
-        let argv = args.map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var keepFDs = [keep]
-        return argv.withUnsafeBufferPointer { a in
-            keepFDs.withUnsafeMutableBufferPointer { k in
-                var o = kata_spawn_opts()
-                o.path = UnsafePointer(a[0]!)
-                o.argv = UnsafePointer(a.baseAddress!)
-                o.fds = (0, 1, 2)
-                o.keep_fds = UnsafePointer(k.baseAddress!)
-                o.n_keep_fds = 1
-                o.pdeathsig = SIGKILL  // a SIGKILLed face takes the keeper (and so the VM) with it
-                return kata_spawn(&o)
-            }
-        }
+        var s = Spawn(args)
+        s.keep = [keep]
+        s.pdeathsig = SIGKILL  // a SIGKILLed face takes the keeper (and so the VM) with it
+        return s.run()
     }
 
     /// A private mount namespace whose root is the rootfs with the container's bind mounts.

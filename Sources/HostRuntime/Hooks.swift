@@ -27,22 +27,12 @@ public enum Hooks {
     static func runOne(_ h: Spec.Hook, input: [UInt8]) throws(RuntimeError) {
         let stdinPipe: (read: Int32, write: Int32), outPipe: (read: Int32, write: Int32)
         do { stdinPipe = try Posix.pipe(); outPipe = try Posix.pipe() } catch { throw RuntimeError("\(error)") }
-        let argv = (h.args.isEmpty ? [h.path] : h.args).map { strdup($0) } + [nil]
-        let envp = h.env.map { strdup($0) } + [nil]
-        defer { for p in argv + envp { free(p) } }
-        let pid: pid_t = argv.withUnsafeBufferPointer { a in
-            envp.withUnsafeBufferPointer { e in
-                h.path.withCString { path in
-                    var o = kata_spawn_opts()
-                    o.path = path
-                    o.argv = UnsafePointer(a.baseAddress!)
-                    o.envp = UnsafePointer(e.baseAddress!)
-                    o.fds = (stdinPipe.read, outPipe.write, outPipe.write)
-                    o.setsid = 1  // its own process group, so a timeout ends everything it started
-                    return kata_spawn(&o)
-                }
-            }
-        }
+        var spawn = Spawn(h.args.isEmpty ? [h.path] : h.args)
+        spawn.path = h.path
+        spawn.env = h.env
+        spawn.stdio = (stdinPipe.read, outPipe.write, outPipe.write)
+        spawn.setsid = true  // its own process group, so a timeout ends everything it started
+        let pid = spawn.run()
         close(stdinPipe.read); close(outPipe.write)
         defer { close(outPipe.read) }
         if pid < 0 { close(stdinPipe.write); throw RuntimeError("start: \(String(cString: strerror(-pid)))") }

@@ -26,7 +26,9 @@ public final class Keeper {
     var ctlListen: Int32 = -1
     var sigfd: Int32 = -1
     var relays: [UInt32: Relay] = [:]
-    var hooks = Spec.Hooks()
+    /// config.json as read at boot: hooks and the init's terminal flag come from it.
+    var spec: Spec?
+    var hooks: Spec.Hooks { spec?.hooks ?? Spec.Hooks() }
     var statusBeforePause = ContainerState.Status.running
     var nextStream: UInt32 = 2
     var exitCode: Int32?
@@ -108,7 +110,7 @@ public final class Keeper {
         let resp = try waitFrame(.response, what: "create")
         if let err = (try? resp.asResponse())?.1 { throw RuntimeError(err) }
         log.debug("container created after \((Posix.monotonicNanos() - t0) / 1_000_000) ms")
-        hooks = bundle.spec.hooks
+        spec = bundle.spec
         let creating = state.runcJSON(status: .creating)
         try Hooks.run(hooks.prestart, kind: "prestart", state: creating)
         try Hooks.run(hooks.createRuntime, kind: "createRuntime", state: creating)
@@ -170,7 +172,7 @@ public final class Keeper {
     // MARK: serving
 
     func serve() {
-        let initTTY = (try? Bundle.load(state.bundle))?.spec.process?.terminal ?? false
+        let initTTY = spec?.process?.terminal ?? false
         relays[Self.stream] = Relay(stream: Self.stream, stdin: 0, stdout: 1, stderr: 2, waiter: -1,
                                     started: false, tty: initTTY, ownsFDs: false)
         while exitCode == nil {

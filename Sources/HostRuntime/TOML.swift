@@ -77,7 +77,7 @@ public enum TOML {
     static func value(_ s: String) -> TOMLValue? {
         if s == "true" { return .bool(true) }
         if s == "false" { return .bool(false) }
-        if let i = Int(s.replacingOccurrences(of: "_", with: "")) { return .integer(i) }
+        if let i = Int(s.filter { $0 != "_" }) { return .integer(i) }
         if let str = unquote(s) { return .string(str) }
         if s.hasPrefix("[") && s.hasSuffix("]") {
             let inner = s.dropFirst().dropLast().trimmed
@@ -114,8 +114,5 @@ extension StringProtocol {
         while let f = s.first, f == " " || f == "\t" || f == "\r" { s.removeFirst() }
         while let l = s.last, l == " " || l == "\t" || l == "\r" { s.removeLast() }
         return String(s)
-    }
-    func replacingOccurrences(of a: String, with b: String) -> String {
-        split(separator: Character(a), omittingEmptySubsequences: false).joined(separator: b)
     }
 }

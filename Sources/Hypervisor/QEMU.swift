@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Agent
 import CShims
 
 /// The external-hypervisor backend: qemu-system-x86_64 -M microvm, with the rootfs
@@ -100,33 +101,13 @@ public final class QEMU: VirtualMachine {
     func spawn(_ args: [String], log: String, mountNS: Bool = false, keep: [Int32] = []) throws(VMError) -> pid_t {
         let logFD = kata_open_mode(path(log), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         defer { if logFD >= 0 { close(logFD) } }
-        let argv = args.map { strdup($0) } + [nil]
-        let src = config.binds.map { strdup($0.source) }
-        let dst = config.binds.map { strdup($0.target) }
-        defer { for p in argv + src + dst { free(p) } }
-        var keepFDs = keep
-        let pid: pid_t = keepFDs.withUnsafeMutableBufferPointer { k in argv.withUnsafeBufferPointer { a in
-            src.withUnsafeBufferPointer { s in
-                dst.withUnsafeBufferPointer { d in
-                    config.stateDir.withCString { cwd in
-                        var o = kata_spawn_opts()
-                        o.path = UnsafePointer(a[0]!)
-                        o.argv = UnsafePointer(a.baseAddress!)
-                        o.fds = (-1, logFD, logFD)
-                        o.setsid = 0
-                        o.pdeathsig = SIGKILL  // the VM never outlives its keeper
-                        o.new_mount_ns = mountNS ? 1 : 0
-                        o.bind_src = UnsafeRawPointer(s.baseAddress).map { $0.assumingMemoryBound(to: UnsafePointer<CChar>?.self) }
-                        o.bind_dst = UnsafeRawPointer(d.baseAddress).map { $0.assumingMemoryBound(to: UnsafePointer<CChar>?.self) }
-                        o.n_binds = mountNS ? Int32(config.binds.count) : 0
-                        o.cwd = cwd
-                        o.keep_fds = UnsafePointer(k.baseAddress)
-                        o.n_keep_fds = Int32(k.count)
-                        return kata_spawn(&o)
-                    }
-                }
-            }
-        } }
+        var s = Spawn(args)
+        s.stdio = (-1, logFD, logFD)
+        s.keep = keep
+        s.pdeathsig = SIGKILL  // the VM never outlives its keeper
+        s.cwd = config.stateDir
+        if mountNS { s.privateBinds = config.binds }
+        let pid = s.run()
         if pid < 0 { throw VMError("start \(args[0]): \(String(cString: strerror(-pid)))") }
         return pid
     }
@@ -161,7 +142,7 @@ public final class QEMU: VirtualMachine {
         var lines: [String] = []
         var buf = [CChar](repeating: 0, count: 4096)
         while fgets(&buf, Int32(buf.count), f) != nil {
-            lines.append(String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).trimmingNewline)
+            lines.append(String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).trimmingTrailingNewlines)
             if lines.count > 5 { lines.removeFirst() }
         }
         return lines.joined(separator: " | ")
@@ -174,6 +155,3 @@ public final class QEMU: VirtualMachine {
     }
 }
 
-extension String {
-    var trimmingNewline: String { var s = self; while s.hasSuffix("\n") { s.removeLast() }; return s }
-}

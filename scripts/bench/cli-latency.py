@@ -11,25 +11,11 @@ Needs root, runc, busybox-static and the installed runtime (scripts/setup.sh).
 """
 import json, os, shutil, statistics, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bundle import make_bundle  # noqa: E402
+
 N = int(os.environ.get("BENCH_RUNS", "20"))
 KATA = os.environ.get("KATA_RUNTIME_BIN", "/usr/local/bin/kata-runtime")
-
-
-def bundle(root):
-    rootfs = os.path.join(root, "rootfs")
-    os.makedirs(os.path.join(rootfs, "bin"))
-    shutil.copy("/bin/busybox", os.path.join(rootfs, "bin/busybox"))
-    for t in ["sh", "true", "sleep"]:
-        os.symlink("busybox", os.path.join(rootfs, "bin", t))
-    for d in ["proc", "sys", "dev", "tmp"]:
-        os.makedirs(os.path.join(rootfs, d))
-    subprocess.run(["runc", "spec", "--bundle", root], check=True)
-    with open(os.path.join(root, "config.json")) as f:
-        spec = json.load(f)
-    spec["process"]["terminal"] = False
-    spec["process"]["args"] = ["sleep", "1000"]
-    with open(os.path.join(root, "config.json"), "w") as f:
-        json.dump(spec, f)
 
 
 def call(argv):
@@ -50,7 +36,7 @@ def main():
     try:
         b = os.path.join(work, "bundle")
         os.makedirs(b)
-        bundle(b)
+        make_bundle(b, ["sleep", "1000"])
         for k in bins:
             subprocess.run([bins[k], "--root", roots[k], "run", "-d", "--bundle", b, "bench"], check=True,
                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -12,25 +12,11 @@ Needs root, the installed runtime (scripts/setup.sh), runc, gcc and busybox-stat
 """
 import json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bundle import make_bundle  # noqa: E402
+
 N = int(os.environ.get("BENCH_RUNS", "10"))
 RUNTIME = os.environ.get("KATA_RUNTIME_BIN", "/usr/local/bin/kata-runtime")
-
-
-def make_bundle(root, args):
-    rootfs = os.path.join(root, "rootfs")
-    os.makedirs(os.path.join(rootfs, "bin"))
-    shutil.copy("/bin/busybox", os.path.join(rootfs, "bin/busybox"))
-    for t in ["sh", "true", "sleep"]:
-        os.symlink("busybox", os.path.join(rootfs, "bin", t))
-    for d in ["proc", "sys", "dev", "tmp"]:
-        os.makedirs(os.path.join(rootfs, d))
-    subprocess.run(["runc", "spec", "--bundle", root], check=True)
-    with open(os.path.join(root, "config.json")) as f:
-        spec = json.load(f)
-    spec["process"]["terminal"] = False
-    spec["process"]["args"] = args
-    with open(os.path.join(root, "config.json"), "w") as f:
-        json.dump(spec, f)
 
 
 def timed(cmd, **kw):
