@@ -34,22 +34,19 @@ def qemu_command_line(work, bundle):
     subprocess.run([RUNTIME, "--root", root, "run", "-d", "--bundle", bundle, "probe"], check=True,
                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        state = json.loads(subprocess.run([RUNTIME, "--root", root, "state", "probe"], check=True,
-                                          capture_output=True).stdout)
-        keeper = state["pid"]
+        # QEMU runs with the container's state directory as its working directory.
+        state_dir = os.path.realpath(os.path.join(root, "probe"))
         for pid in os.listdir("/proc"):
             if not pid.isdigit():
                 continue
             try:
-                with open(f"/proc/{pid}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                if ppid != keeper:
+                if os.readlink(f"/proc/{pid}/cwd") != state_dir:
                     continue
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
                     argv = f.read().rstrip(b"\0").split(b"\0")
                 if argv[0].endswith(b"qemu-system-x86_64"):
                     return [a.decode() for a in argv]
-            except (FileNotFoundError, ProcessLookupError, IndexError):
+            except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
                 continue
         sys.exit("could not find the container's qemu process")
     finally:

@@ -1,7 +1,7 @@
 #!/bin/bash
 # End-to-end: docker (Debian's docker.io 20.10) with kata-runtime, used as a user would.
 #
-#   sudo scripts/clients/docker-e2e.sh          # KATA=/path/to/kata-runtime to test another binary
+#   scripts/clients/docker-e2e.sh          # KATA=/path/to/kata-runtime to test another binary
 #
 # Starts a private dockerd (own data-root, exec-root, socket, pidfile, containerd) inside a
 # private network namespace, so its docker0 bridge, iptables rules and anything the

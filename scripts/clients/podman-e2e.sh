@@ -1,7 +1,7 @@
 #!/bin/bash
 # End-to-end: podman (Debian's 4.3, through conmon) with kata-runtime, used as a user would.
 #
-#   sudo scripts/clients/podman-e2e.sh          # KATA=/path/to/kata-runtime to test another binary
+#   scripts/clients/podman-e2e.sh          # KATA=/path/to/kata-runtime to test another binary
 #
 # Every podman call gets a private --root/--runroot/--tmpdir/--network-config-dir under a
 # temporary directory and runs inside a private network namespace, so the netavark bridge,
