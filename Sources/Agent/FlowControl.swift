@@ -18,7 +18,13 @@ public struct SendWindow {
     public mutating func grant(_ stream: UInt32, fd: UInt8, _ n: Int) {
         credit[Self.key(stream, fd: fd)] = min(available(stream, fd: fd) + n, Self.initial * 4)
     }
+    /// Drops every fd's window of `stream` (stdio and preserved fds alike).
     public mutating func forget(_ stream: UInt32) {
-        for fd in UInt8(0)...2 { credit[Self.key(stream, fd: fd)] = nil }
+        credit = credit.filter { $0.key >> 8 != UInt64(stream) }
     }
+}
+
+/// A (stream, fd) pair as one dictionary key.
+public enum StreamKey {
+    public static func of(_ stream: UInt32, _ fd: UInt8) -> UInt64 { UInt64(stream) << 8 | UInt64(fd) }
 }

@@ -10,6 +10,7 @@ public struct Frame: Equatable, Sendable {
         case exit = 6       // payload: i32 wait status
         case ready = 7      // guest agent is up; payload: string kernel release
         case log = 8        // payload: string (guest diagnostics)
+        case shut = 9       // payload: u8 fd; the receiver of this direction went away: stop sending
     }
     public var kind: Kind
     public var stream: UInt32

@@ -8,8 +8,9 @@ public enum Request: Equatable, Sendable {
     case signal(stream: UInt32, signal: Int32, all: Bool)
     /// Power the guest off.
     case shutdown
-    /// Run another process in the container (runc exec): a process.json document.
-    case exec(stream: UInt32, process: [UInt8])
+    /// Run another process in the container (runc exec): a process.json document, and what
+    /// the process gets as fds 3, 4, ... (runc --preserve-fds).
+    case exec(stream: UInt32, process: [UInt8], preserved: [PreservedFD] = [])
     /// Set the window size of the terminal of the process on `stream`.
     case resize(stream: UInt32, rows: UInt32, cols: UInt32)
     /// Freeze (true) or thaw (false) every process of the container.
@@ -20,6 +21,9 @@ public enum Request: Equatable, Sendable {
     case update(resources: [UInt8])
     /// The container's processes as seen in the guest: JSON [{pid, ppid, uid, state, args}].
     case processes
+    /// A connection arrived on the host socket behind the listening socket that the process on
+    /// `stream` has as fd `fd`: connect to its guest twin and relay it on stream `conn`, fd 0.
+    case connect(stream: UInt32, fd: UInt8, conn: UInt32)
 
     public var name: String {
         switch self {
@@ -27,18 +31,19 @@ public enum Request: Equatable, Sendable {
         case .startContainer: return "start"
         case .signal(_, let sig, let all): return "signal \(sig)\(all ? " all" : "")"
         case .shutdown: return "shutdown"
-        case .exec(let s, _): return "exec on stream \(s)"
+        case .exec(let s, _, _): return "exec on stream \(s)"
         case .resize(let s, let r, let c): return "resize \(s) to \(r)x\(c)"
         case .pause(let on): return on ? "pause" : "resume"
         case .stats: return "stats"
         case .update: return "update"
         case .processes: return "processes"
+        case .connect(let s, let fd, let c): return "connect fd \(fd) of stream \(s) as stream \(c)"
         }
     }
 
     enum Op: UInt8 {
         case create = 1, start = 2, signal = 3, shutdown = 4, exec = 5, resize = 6
-        case pause = 7, stats = 8, update = 9, processes = 10
+        case pause = 7, stats = 8, update = 9, processes = 10, connect = 11
     }
 
     public func encode(into w: inout WireWriter) {
@@ -49,15 +54,17 @@ public enum Request: Equatable, Sendable {
             w.u32(UInt32(c.binds.count))
             for b in c.binds { w.string(b.source); w.string(b.guestPath) }
             w.u32(c.stream)
+            PreservedFD.encode(c.preserved, into: &w)
         case .startContainer: w.u8(Op.start.rawValue)
         case .signal(let s, let sig, let all): w.u8(Op.signal.rawValue); w.u32(s); w.i32(sig); w.bool(all)
         case .shutdown: w.u8(Op.shutdown.rawValue)
-        case .exec(let s, let p): w.u8(Op.exec.rawValue); w.u32(s); w.blob(p)
+        case .exec(let s, let p, let fds): w.u8(Op.exec.rawValue); w.u32(s); w.blob(p); PreservedFD.encode(fds, into: &w)
         case .resize(let s, let r, let c): w.u8(Op.resize.rawValue); w.u32(s); w.u32(r); w.u32(c)
         case .pause(let on): w.u8(Op.pause.rawValue); w.bool(on)
         case .stats: w.u8(Op.stats.rawValue)
         case .update(let r): w.u8(Op.update.rawValue); w.blob(r)
         case .processes: w.u8(Op.processes.rawValue)
+        case .connect(let s, let fd, let c): w.u8(Op.connect.rawValue); w.u32(s); w.u8(fd); w.u32(c)
         }
     }
 
@@ -70,16 +77,19 @@ public enum Request: Equatable, Sendable {
             guard n <= r.remaining / 8 else { throw WireError("bind count \(n) exceeds message size") }
             var binds: [BindMap] = []
             for _ in 0..<n { binds.append(BindMap(source: try r.string(), guestPath: try r.string())) }
-            return .createContainer(CreateContainer(id: id, config: config, rootfs: rootfs, binds: binds, stream: try r.u32()))
+            let stream = try r.u32()
+            return .createContainer(CreateContainer(id: id, config: config, rootfs: rootfs, binds: binds, stream: stream,
+                                                    preserved: try PreservedFD.decodeList(&r)))
         case .start: return .startContainer
         case .signal: return .signal(stream: try r.u32(), signal: try r.i32(), all: try r.bool())
         case .shutdown: return .shutdown
-        case .exec: return .exec(stream: try r.u32(), process: try r.blob())
+        case .exec: return .exec(stream: try r.u32(), process: try r.blob(), preserved: try PreservedFD.decodeList(&r))
         case .resize: return .resize(stream: try r.u32(), rows: try r.u32(), cols: try r.u32())
         case .pause: return .pause(try r.bool())
         case .stats: return .stats
         case .update: return .update(resources: try r.blob())
         case .processes: return .processes
+        case .connect: return .connect(stream: try r.u32(), fd: try r.u8(), conn: try r.u32())
         }
     }
 }
@@ -100,8 +110,11 @@ public struct CreateContainer: Equatable, Sendable {
     public var binds: [BindMap]
     /// Stream that carries the container process's stdio and exit status.
     public var stream: UInt32
-    public init(id: String, config: [UInt8], rootfs: String, binds: [BindMap], stream: UInt32) {
+    /// What the process gets as fds 3, 4, ... (create --preserve-fds).
+    public var preserved: [PreservedFD]
+    public init(id: String, config: [UInt8], rootfs: String, binds: [BindMap], stream: UInt32, preserved: [PreservedFD] = []) {
         self.id = id; self.config = config; self.rootfs = rootfs; self.binds = binds; self.stream = stream
+        self.preserved = preserved
     }
 }
 
@@ -127,6 +140,7 @@ extension Frame {
         return Frame(.data, stream: stream, payload: p)
     }
     public static func eof(_ stream: UInt32, fd: UInt8) -> Frame { Frame(.eof, stream: stream, payload: [fd]) }
+    public static func shut(_ stream: UInt32, fd: UInt8) -> Frame { Frame(.shut, stream: stream, payload: [fd]) }
     public static func credit(_ stream: UInt32, fd: UInt8, _ n: UInt32) -> Frame {
         var w = WireWriter(); w.u8(fd); w.u32(n)
         return Frame(.credit, stream: stream, payload: w.bytes)

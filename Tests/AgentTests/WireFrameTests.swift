@@ -176,7 +176,7 @@ final class FrameTests: XCTestCase {
     }
 
     func testRejectsUnknownKinds() {
-        for kind: UInt8 in [0, 9, 200, 255] {
+        for kind: UInt8 in [0, 10, 200, 255] {
             var d = FrameDecoder()
             var w = WireWriter()
             w.u32(5); w.u8(kind); w.u32(0)
@@ -209,6 +209,12 @@ final class FrameTests: XCTestCase {
         XCTAssertEqual(d.fd, 2)
         XCTAssertEqual(Array(d.body), [1, 2, 3])
         XCTAssertEqual(Frame.eof(9, fd: 1).fd, 1)
+        let shut = Frame.shut(9, fd: 4)
+        XCTAssertEqual(shut.kind, .shut)
+        XCTAssertEqual(shut.fd, 4)
+        var sd = FrameDecoder()
+        sd.feed(shut.encoded())
+        XCTAssertEqual(try sd.next(), shut)
         XCTAssertEqual(Frame(.data).fd, 255)
         XCTAssertTrue(Frame(.data).body.isEmpty)
         // Decoders of truncated payloads throw.
@@ -227,12 +233,17 @@ final class RequestTests: XCTestCase {
                     BindMap(source: "/etc/hosts", guestPath: "/run/kata/shared/binds/1")],
             stream: 1)),
         .createContainer(CreateContainer(id: "", config: [], rootfs: "", binds: [], stream: 0)),
+        .createContainer(CreateContainer(id: "c2", config: [], rootfs: "/r", binds: [], stream: 1,
+                                         preserved: [PreservedFD(.output), PreservedFD(.listener, family: 10, port: 8080)])),
         .startContainer,
         .signal(stream: 1, signal: 9, all: false),
         .signal(stream: UInt32.max, signal: 15, all: true),
         .shutdown,
         .exec(stream: 2, process: Array(#"{"args":["sh"],"cwd":"/"}"#.utf8)),
         .exec(stream: 3, process: []),
+        .exec(stream: 4, process: [], preserved: [PreservedFD(.input), PreservedFD(.output), PreservedFD(.duplex),
+                                                  PreservedFD(.listener, family: 1)]),
+        .connect(stream: 4, fd: 6, conn: 9),
         .resize(stream: 2, rows: 40, cols: 120),
         .pause(true),
         .pause(false),
@@ -274,6 +285,23 @@ final class RequestTests: XCTestCase {
         XCTAssertEqual(Request.pause(true).name, "pause")
         XCTAssertEqual(Request.pause(false).name, "resume")
         XCTAssertEqual(Request.exec(stream: 4, process: []).name, "exec on stream 4")
+        XCTAssertEqual(Request.connect(stream: 4, fd: 3, conn: 7).name, "connect fd 3 of stream 4 as stream 7")
+    }
+
+    func testPreservedFDListsAreBounded() {
+        // A count beyond what the frame holds, or beyond the fd numbers a frame can name, throws.
+        for count: UInt32 in [UInt32(PreservedFD.maxCount + 1), 0x7fff_ffff] {
+            var w = WireWriter()
+            w.u32(1); w.u8(5); w.u32(2); w.blob([])  // exec on stream 2
+            w.u32(count)
+            for _ in 0..<min(Int(count), 300) { w.u8(1); w.u32(0); w.u32(0) }
+            XCTAssertThrowsError(try Frame(.request, payload: w.bytes).asRequest(), "count \(count)")
+        }
+        var bad = WireWriter()
+        bad.u32(1); bad.u8(5); bad.u32(2); bad.blob([]); bad.u32(1); bad.u8(9); bad.u32(0); bad.u32(0)
+        XCTAssertThrowsError(try Frame(.request, payload: bad.bytes).asRequest()) { e in
+            XCTAssertTrue("\(e)".contains("preserved fd kind"), "\(e)")
+        }
     }
 
     func testTruncatedRequestsThrow() {
