@@ -34,9 +34,9 @@ enum Commands {
     static let all: [Command] = [
         Command("create", "create a container", usage: "create [command options] <container-id>",
                 flags: createFlags, args: 1...1) { ctx, a in
-            try checkUnsupported(a)
             _ = try Lifecycle.create(ctx, id: a.positionals[0], bundleDir: a.value("bundle") ?? ".",
-                                     pidFile: a.value("pid-file"), detach: true, consoleSocket: a.value("console-socket"))
+                                     pidFile: a.value("pid-file"), detach: true, consoleSocket: a.value("console-socket"),
+                                     preserveFDs: try PreservedFDs.count(a.value("preserve-fds")))
             return 0
         },
         Command("start", "executes the user defined process in a created container", usage: "start <container-id>",
@@ -45,9 +45,9 @@ enum Commands {
         },
         Command("run", "create and run a container", usage: "run [command options] <container-id>",
                 flags: createFlags + [FlagSpec("detach", "d"), FlagSpec("keep")], args: 1...1) { ctx, a in
-            try checkUnsupported(a)
             return try Run.run(ctx, id: a.positionals[0], bundleDir: a.value("bundle") ?? ".", pidFile: a.value("pid-file"),
-                               detach: a.flag("detach"), keep: a.flag("keep"), consoleSocket: a.value("console-socket"))
+                               detach: a.flag("detach"), keep: a.flag("keep"), consoleSocket: a.value("console-socket"),
+                               preserveFDs: try PreservedFDs.count(a.value("preserve-fds")))
         },
         Command("exec", "execute new process inside the container", usage: "exec [command options] <container-id> <command> [command options] || -p process.json <container-id>",
                 flags: ExecCommand.flags, args: 1...Int.max) { ctx, a in
@@ -130,28 +130,26 @@ enum Commands {
             print(Version.text); return 0
         },
         Command("keeper", "(internal) the host-side process that owns one container's VM",
-                usage: "keeper [--face] --ready-fd N <container-id>", flags: [FlagSpec("ready-fd", value: true), FlagSpec("face")],
+                usage: "keeper [--face] [--preserve-fds N] --ready-fd N <container-id>",
+                flags: [FlagSpec("ready-fd", value: true), FlagSpec("face"), FlagSpec("preserve-fds", value: true)],
                 args: 1...1, hidden: true) { ctx, a in
             let config = try ctx.configuration()
             let keeper = try Keeper(store: ctx.store, id: a.positionals[0], config: config, log: ctx.logger,
-                                    underFace: a.flag("face"))
+                                    underFace: a.flag("face"), preserveCount: try PreservedFDs.count(a.value("preserve-fds")))
             return keeper.run(readyFD: Int32(a.value("ready-fd") ?? "") ?? -1)
         },
         Command("face", "(internal) the --pid-file process: starts the keeper, stands in the container's filesystem",
-                usage: "face --ready-fd N <container-id>", flags: [FlagSpec("ready-fd", value: true)],
+                usage: "face [--preserve-fds N] --ready-fd N <container-id>",
+                flags: [FlagSpec("ready-fd", value: true), FlagSpec("preserve-fds", value: true)],
                 args: 1...1, hidden: true) { ctx, a in
             let id = a.positionals[0]
-            let keeperArgs = [Context.selfExecutable()] + ctx.globalArguments + ["keeper", "--face", id, "--ready-fd"]
-            return Face.run(store: ctx.store, id: id, keeperArgs: keeperArgs,
+            let preserved = PreservedFDs.numbers(try PreservedFDs.count(a.value("preserve-fds")))
+            let keeperArgs = [Context.selfExecutable()] + ctx.globalArguments
+                + ["keeper", "--face", "--preserve-fds", String(preserved.count), id, "--ready-fd"]
+            return Face.run(store: ctx.store, id: id, keeperArgs: keeperArgs, preserved: preserved,
                             readyFD: Int32(a.value("ready-fd") ?? "") ?? -1, log: ctx.logger)
         },
     ]
-
-    static func checkUnsupported(_ a: ParsedArgs) throws(RuntimeError) {
-        if let n = a.value("preserve-fds"), n != "0" {
-            throw RuntimeError("--preserve-fds is not supported by kata-runtime (fds cannot cross into the VM)")
-        }
-    }
 }
 
 enum Version {

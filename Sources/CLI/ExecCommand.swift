@@ -29,7 +29,9 @@ enum ExecCommand {
         case .creating: throw RuntimeError("container \(id) is still being created")
         default: break
         }
-        if let n = a.value("preserve-fds"), n != "0" { throw RuntimeError("--preserve-fds is not supported by kata-runtime (fds cannot cross into the VM)") }
+        // Our fds 3, 4, ... go to the keeper, which relays them as the process's (PreservedFDs).
+        let preserved = PreservedFDs.numbers(try PreservedFDs.count(a.value("preserve-fds")))
+        _ = try PreservedFDs.check(preserved, own: [ctx.logger.logFD])
         let process = try processJSON(a, bundle: st.bundle)
         let tty = process["terminal"]?.bool ?? false
         var stdio: [Int32] = [0, 1, 2]
@@ -46,8 +48,10 @@ enum ExecCommand {
             throw RuntimeError("cannot allocate tty if runc will detach without setting console socket")
         }
         let (conn, stream) = try ControlSocket.exec(stateDir: store.directory(id), process: Array(JSONWriter.write(process).utf8),
-                                                    stdio: stdio, tty: tty)
+                                                    stdio: stdio, preserved: preserved, tty: tty)
         if hostPty >= 0 { close(hostPty) }
+        // The keeper holds them now; our copies would hide their end from readers.
+        for fd in preserved { close(fd) }
         if a.flag("detach") { return try detach(conn, pidFile: a.value("pid-file")) }
         if let pf = a.value("pid-file") { try? Posix.writeFileAtomic(pf, Array(String(getpid()).utf8)) }
         try? Posix.writeAll(conn, Array("relay \(getpid())\n".utf8))

@@ -9,12 +9,15 @@ import OCI
 /// create / start / kill / delete / state, shared by `run`.
 enum Lifecycle {
     /// Validates the bundle, starts the keeper, waits until the container is created.
-    /// Returns the keeper's PID. On failure nothing is left behind.
+    /// Returns the keeper's PID. On failure nothing is left behind. Our fds 3, 4, ...
+    /// (`preserveFDs` of them) go to the keeper, which relays them as the process's.
     static func create(_ ctx: Context, id: String, bundleDir: String, pidFile: String?, detach: Bool,
-                       consoleSocket: String? = nil) throws(RuntimeError) -> pid_t {
+                       consoleSocket: String? = nil, preserveFDs: Int = 0) throws(RuntimeError) -> pid_t {
         try ContainerID.validate(id)
         _ = try ctx.configuration()
         let bundle = try Bundle.load(bundleDir)
+        let preserved = PreservedFDs.numbers(preserveFDs)
+        _ = try PreservedFDs.check(preserved, own: [ctx.logger.logFD])
         let terminal = bundle.spec.process?.terminal ?? false
         if consoleSocket != nil && !terminal { throw RuntimeError("cannot use console socket if runc will not allocate tty") }
         if consoleSocket == nil && terminal && detach {
@@ -27,7 +30,8 @@ enum Lifecycle {
             let pipe: (read: Int32, write: Int32)
             do { pipe = try Posix.pipe() } catch { throw RuntimeError("\(error)") }
             // The --pid-file process is the face, which starts the keeper (see Face).
-            let args = [Context.selfExecutable()] + ctx.globalArguments + ["face", "--ready-fd", String(pipe.write), id]
+            let args = [Context.selfExecutable()] + ctx.globalArguments
+                + ["face", "--preserve-fds", String(preserveFDs), "--ready-fd", String(pipe.write), id]
             // With a console socket the keeper's stdio is a host pty whose master the caller gets.
             var stdio: (Int32, Int32, Int32) = (0, 1, 2)
             if let sock = consoleSocket {
@@ -38,7 +42,7 @@ enum Lifecycle {
                 close(pair.master)
                 stdio = (pair.slave, pair.slave, pair.slave)
             }
-            let pid = spawnKeeper(args, keep: pipe.write, detach: detach, stdio: stdio)
+            let pid = spawnKeeper(args, keep: [pipe.write] + preserved, detach: detach, stdio: stdio)
             if stdio.0 != 0 { close(stdio.0) }
             close(pipe.write)
             defer { close(pipe.read) }
@@ -60,10 +64,10 @@ enum Lifecycle {
         }
     }
 
-    static func spawnKeeper(_ args: [String], keep: Int32, detach: Bool, stdio: (Int32, Int32, Int32)) -> pid_t {
+    static func spawnKeeper(_ args: [String], keep: [Int32], detach: Bool, stdio: (Int32, Int32, Int32)) -> pid_t {
         var s = Spawn(args)
         s.stdio = stdio
-        s.keep = [keep]
+        s.keep = keep
         s.setsid = detach
         return s.run()
     }

@@ -8,14 +8,16 @@ import HostRuntime
 /// signals sent to us, and exit with its status.
 enum Run {
     static func run(_ ctx: Context, id: String, bundleDir: String, pidFile: String?, detach: Bool, keep: Bool,
-                    consoleSocket: String?) throws(RuntimeError) -> Int32 {
+                    consoleSocket: String?, preserveFDs: Int = 0) throws(RuntimeError) -> Int32 {
         // Block before the keeper exists so no signal slips between create and the wait.
         var set = sigset_t()
         sigemptyset(&set)
         for s in [SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH] { sigaddset(&set, s) }
         if !detach { sigprocmask(SIG_BLOCK, &set, nil) }
         let keeper = try Lifecycle.create(ctx, id: id, bundleDir: bundleDir, pidFile: pidFile, detach: detach,
-                                          consoleSocket: consoleSocket)
+                                          consoleSocket: consoleSocket, preserveFDs: preserveFDs)
+        // The keeper holds the preserved fds now; our copies would hide their end from readers.
+        for fd in PreservedFDs.numbers(preserveFDs) { close(fd) }
         do {
             try Lifecycle.start(ctx, id: id)
         } catch {

@@ -79,10 +79,10 @@ int kata_recv_fd(int sock, void *data, size_t len, int *fd_out) {
 }
 
 int kata_send_fds(int sock, const int *fds, int n, const void *data, size_t len) {
-    if (n < 1 || n > 16) { errno = EINVAL; return -1; }
+    if (n < 1 || n > KATA_MAX_PASSED_FDS) { errno = EINVAL; return -1; }
     char byte = 0;
     struct iovec iov = { .iov_base = len ? (void *)data : &byte, .iov_len = len ? len : 1 };
-    char buf[CMSG_SPACE(16 * sizeof(int))];
+    char buf[CMSG_SPACE(KATA_MAX_PASSED_FDS * sizeof(int))];
     memset(buf, 0, sizeof buf);
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
     struct cmsghdr *c = CMSG_FIRSTHDR(&m);
@@ -95,7 +95,7 @@ int kata_send_fds(int sock, const int *fds, int n, const void *data, size_t len)
 
 int kata_recv_fds(int sock, void *data, size_t len, int *fds_out, int max, int *n_out) {
     struct iovec iov = { .iov_base = data, .iov_len = len };
-    char buf[CMSG_SPACE(16 * sizeof(int))];
+    char buf[CMSG_SPACE(KATA_MAX_PASSED_FDS * sizeof(int))];
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof buf };
     ssize_t r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
     *n_out = 0;

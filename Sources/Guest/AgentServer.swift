@@ -15,6 +15,8 @@ final class AgentServer {
     var spec: Spec?
     var cgroup: ContainerCgroup?
     var processes: [UInt32: GuestProcess] = [:]
+    /// Relays of preserved fds and of connections to preserved listening sockets, by (stream, fd).
+    var ends: [UInt64: StreamEnd] = [:]
     let sigfd: Int32
 
     init(channel: Channel) {
@@ -39,6 +41,12 @@ final class AgentServer {
                 if p.stderr >= 0 && window.chunk(p.stream, fd: 2) > 0 { fds.append(pollfd(fd: p.stderr, events: Int16(POLLIN), revents: 0)); owners.append((p, 2)) }
                 if p.stdin >= 0 && !p.stdinQueue.isEmpty { fds.append(pollfd(fd: p.stdin, events: Int16(POLLOUT), revents: 0)); owners.append((p, 0)) }
             }
+            let endBase = fds.count
+            var polled: [StreamEnd] = []
+            for e in ends.values {
+                let ev = e.pollEvents(window)
+                if ev != 0 { fds.append(pollfd(fd: e.fd, events: ev, revents: 0)); polled.append(e) }
+            }
             let n = poll(&fds, nfds_t(fds.count), -1)
             if n < 0 && errno != EINTR { GuestInit.fatal("poll: \(String(cString: strerror(errno)))") }
             channel.flush()
@@ -46,6 +54,10 @@ final class AgentServer {
             if fds[1].revents != 0 { reap() }
             for (i, (p, fd)) in owners.enumerated() where fds[i + 2].revents != 0 {
                 if fd == 0 { flushStdin(p) } else { pumpOutput(p, fd: fd) }
+            }
+            for (i, e) in polled.enumerated() where fds[endBase + i].revents != 0 {
+                e.service(fds[endBase + i].revents, channel: channel, window: &window)
+                forgetIfFinished(e)
             }
             for p in Array(processes.values) { finishIfDone(p) }
         }
@@ -59,6 +71,11 @@ final class AgentServer {
     }
 
     func handle(_ f: Frame) {
+        if f.kind == .data || f.kind == .eof || f.kind == .shut, let e = ends[StreamKey.of(f.stream, f.fd)] {
+            e.receive(f, channel: channel)
+            forgetIfFinished(e)
+            return
+        }
         switch f.kind {
         case .request:
             guard let (id, req) = try? f.asRequest() else { GuestInit.log("bad request"); return }
@@ -77,6 +94,8 @@ final class AgentServer {
             flushStdin(p)
         case .credit:
             if let (fd, n) = try? f.asCredit() { window.grant(f.stream, fd: fd, Int(n)) }
+        case .shut:
+            break  // an end that already finished
         default:
             GuestInit.log("unexpected frame \(f.kind)")
         }
@@ -94,27 +113,41 @@ final class AgentServer {
                 let group = try ContainerCgroup.create(id: c.id)
                 if let r = spec.linux.resources { try group.apply(r) }
                 cgroup = group
-                let initProcess = try ContainerProcess(setup: setup, stream: c.stream, cgroup: group)
+                let objects = try PreservedObjects.make(c.preserved)
+                let initProcess: ContainerProcess
+                do { initProcess = try ContainerProcess(setup: setup, stream: c.stream, cgroup: group, preserved: objects) }
+                catch { objects.closeAll(); throw error }
                 container = initProcess
                 self.spec = spec
                 processes[c.stream] = initProcess.process
+                adopt(objects, for: initProcess.process, held: true)
                 return nil
             } catch let e as SpecError { return e.description }
             catch { return "\(error)" }
         case .startContainer:
             guard let c = container else { return "no container to start" }
-            do { try c.start(); return nil } catch { return error.description }
-        case .exec(let stream, let json):
+            do { try c.start() } catch { return error.description }
+            for e in c.process.ends { e.held = false }
+            return nil
+        case .exec(let stream, let json, let preserved):
             guard let c = container, let spec else { return "no container" }
             guard c.process.waitStatus == nil else { return "cannot exec in a stopped container" }
             guard processes[stream] == nil else { return "stream \(stream) is in use" }
             do {
                 let process = try SpecParser.parseProcess(json)
-                processes[stream] = try ExecProcess.spawn(initPID: c.process.pid, spec: spec, process: process,
-                                                          stream: stream, cgroup: cgroup)
+                let objects = try PreservedObjects.make(preserved)
+                let p: GuestProcess
+                do {
+                    p = try ExecProcess.spawn(initPID: c.process.pid, spec: spec, process: process, stream: stream,
+                                              cgroup: cgroup, preserved: objects)
+                } catch { objects.closeAll(); throw error }
+                processes[stream] = p
+                adopt(objects, for: p, held: false)
                 return nil
             } catch let e as SpecError { return e.description }
             catch { return "\(error)" }
+        case .connect(let stream, let fd, let conn):
+            return connect(stream: stream, fd: fd, conn: conn)
         case .signal(let stream, let sig, let all):
             guard let p = processes[stream] else { return "no such process" }
             if p.waitStatus != nil { return "process has already exited" }
@@ -148,6 +181,32 @@ final class AgentServer {
             _ = kata_reboot(0x0123_4567)  // RB_AUTOBOOT ends the VM (see GuestInit.fatal)
             return "poweroff failed"
         }
+    }
+
+    /// The process holds its preserved fds now; the agent relays the other ends.
+    func adopt(_ objects: PreservedObjects, for p: GuestProcess, held: Bool) {
+        objects.closeContainerEnds()
+        p.ends = objects.ends(stream: p.stream, held: held)
+        p.listeners = objects.listeners
+        for e in p.ends { ends[StreamKey.of(e.stream, e.number)] = e }
+    }
+
+    /// A connection the host accepted for a preserved listening socket: connect to the
+    /// process's listening socket here and relay the two on stream `conn`.
+    func connect(stream: UInt32, fd: UInt8, conn: UInt32) -> String? {
+        guard let addr = processes[stream]?.listeners[fd] else { return "fd \(fd) of stream \(stream) is not a listening socket" }
+        guard ends[StreamKey.of(conn, 0)] == nil, processes[conn] == nil else { return "stream \(conn) is in use" }
+        let sock = addr.withUnsafeBytes { kata_connect_nonblocking($0.baseAddress, UInt32($0.count)) }
+        if sock < 0 { return "connect to preserved fd \(fd): \(String(cString: strerror(errno)))" }
+        ends[StreamKey.of(conn, 0)] = StreamEnd(stream: conn, number: 0, fd: sock, sends: true, receives: true,
+                                                access: .socket, ownsSocket: true)
+        return nil
+    }
+
+    func forgetIfFinished(_ e: StreamEnd) {
+        guard e.isFinished else { return }
+        ends[StreamKey.of(e.stream, e.number)] = nil
+        if processes[e.stream] == nil { window.forget(e.stream) }  // a connection's stream
     }
 
     /// Every process in the container's pid namespace (or every process but init without one).
@@ -226,6 +285,10 @@ final class AgentServer {
     /// open by a leftover grandchild does not delay the status forever.
     func finishIfDone(_ p: GuestProcess) {
         guard let st = p.waitStatus, !p.exitSent else { return }
+        // Preserved fds first: their last bytes, then their ends, all before the status.
+        var endsDone = true
+        for e in p.ends where !e.finishForExit(channel, window: &window) { endsDone = false }
+        guard endsDone else { return }
         for fd: UInt8 in [1, 2] {
             while (fd == 1 ? p.stdout : p.stderr) >= 0 && window.chunk(p.stream, fd: fd) > 0 {
                 let src = fd == 1 ? p.stdout : p.stderr
@@ -244,6 +307,7 @@ final class AgentServer {
         if p.stdout < 0 && p.stderr < 0 {
             p.exitSent = true
             p.closeAll()
+            for e in p.ends { ends[StreamKey.of(e.stream, e.number)] = nil }
             channel.send(.exit(p.stream, status: st))
             window.forget(p.stream)
             // The init's entry stays: its pid namespace and status outlive it.

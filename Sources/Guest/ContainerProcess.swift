@@ -11,9 +11,10 @@ final class ContainerProcess {
     var startFD: Int32
     var syncFD: Int32
 
-    /// Forks the container process and waits until it is ready for start or failed.
-    init(setup: ContainerSetup, stream: UInt32, cgroup: ContainerCgroup) throws(SetupError) {
-        let ch = try SpawnChannels.make()
+    /// Forks the container process and waits until it is ready for start or failed. The
+    /// caller owns `preserved` (and closes the process's ends once this returns).
+    init(setup: ContainerSetup, stream: UInt32, cgroup: ContainerCgroup, preserved: PreservedObjects) throws(SetupError) {
+        let ch = try SpawnChannels.make(preserving: preserved.container.count)
         let start: (read: Int32, write: Int32)
         do { start = try Posix.pipe() } catch { ch.closeParentEnds(); throw SetupError("\(error)") }
         if setup.spec.linux.has("pid") && kata_unshare(Namespaces.newPID) != 0 {
@@ -36,7 +37,7 @@ final class ContainerProcess {
                 }
                 var b: UInt8 = 0
                 guard read(start.read, &b, 1) == 1 else { _exit(1) }
-                ch.report("E" + setup.exec(exe).description)
+                ch.report("E" + setup.exec(exe, preserved: preserved).description)
             } catch {
                 ch.report("E" + error.description)
             }

@@ -154,7 +154,8 @@ public struct ContainerSetup {
     var launcher: ProcessLauncher { ProcessLauncher(process: process) }
 
     public func lookupExecutable() throws(SetupError) -> String { try launcher.lookupExecutable() }
-    public func exec(_ executable: String) -> SetupError { launcher.exec(executable) }
+    public func exec(_ executable: String) -> SetupError { launcher.exec(executable, preserved: PreservedObjects()) }
+    func exec(_ executable: String, preserved: PreservedObjects) -> SetupError { launcher.exec(executable, preserved: preserved) }
 }
 
 extension String {

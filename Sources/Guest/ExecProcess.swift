@@ -13,8 +13,9 @@ enum ExecProcess {
     /// is born inside it.
     static let nsFiles: [String: String] = ["ipc": "ipc", "uts": "uts", "network": "net", "cgroup": "cgroup", "mount": "mnt"]
 
+    /// The caller owns `preserved` (and closes the process's ends once this returns).
     static func spawn(initPID: pid_t, spec: Spec, process: OCI.Process, stream: UInt32,
-                      cgroup: ContainerCgroup?) throws(SetupError) -> GuestProcess {
+                      cgroup: ContainerCgroup?, preserved: PreservedObjects) throws(SetupError) -> GuestProcess {
         // Open every namespace before joining any: after the mount namespace, /proc is the container's.
         var nsFDs: [Int32] = []
         for ns in spec.linux.namespaces {
@@ -24,7 +25,7 @@ enum ExecProcess {
             if file == "mnt" { nsFDs.append(fd) } else { nsFDs.insert(fd, at: 0) }
         }
         defer { for f in nsFDs { close(f) } }
-        let ch = try SpawnChannels.make()
+        let ch = try SpawnChannels.make(preserving: preserved.container.count)
         let (child, inCgroup) = cgroup?.fork() ?? (kata_fork(), true)
         if child < 0 {
             ch.closeParentEnds()
@@ -45,7 +46,7 @@ enum ExecProcess {
                 } else {
                     ch.report("R")
                 }
-                ch.report("E" + launcher.exec(exe).description)
+                ch.report("E" + launcher.exec(exe, preserved: preserved).description)
             } catch {
                 ch.report("E" + error.description)
             }

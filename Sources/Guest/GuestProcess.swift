@@ -18,6 +18,9 @@ final class GuestProcess {
     var waitStatus: Int32?
     var exitSent = false
     var started = true
+    /// Relays of its preserved fds (3, 4, ...), and the addresses of its listening ones.
+    var ends: [StreamEnd] = []
+    var listeners: [UInt8: [UInt8]] = [:]
 
     init(pid: pid_t, stream: UInt32, stdin: Int32, stdout: Int32, stderr: Int32, terminal: Int32) {
         self.pid = pid; self.stream = stream; self.stdin = stdin; self.stdout = stdout
@@ -40,13 +43,25 @@ struct SpawnChannels {
     var stderr: (read: Int32, write: Int32)
     var sync: (parent: Int32, child: Int32)
 
-    static func make() throws(SetupError) -> SpawnChannels {
+    /// `preserving` fds will be installed as 3, 4, ... before execve: the sync socket, which
+    /// reports an execve failure after that, lives above them.
+    static func make(preserving count: Int = 0) throws(SetupError) -> SpawnChannels {
+        let i: (read: Int32, write: Int32), o: (read: Int32, write: Int32), e: (read: Int32, write: Int32)
+        do { i = try Posix.pipe(); o = try Posix.pipe(); e = try Posix.pipe() } catch { throw SetupError("\(error)") }
+        var sv: [Int32] = [0, 0]
+        if socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv) != 0 {
+            for fd in [i.read, i.write, o.read, o.write, e.read, e.write] { close(fd) }
+            throw .sys("socketpair")
+        }
+        let base = PreservedObjects.base(count)
         do {
-            let i = try Posix.pipe(), o = try Posix.pipe(), e = try Posix.pipe()
-            var sv: [Int32] = [0, 0]
-            if socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv) != 0 { throw SysError("socketpair") }
-            return SpawnChannels(stdin: i, stdout: o, stderr: e, sync: (sv[0], sv[1]))
-        } catch { throw SetupError("\(error)") }
+            sv[0] = try PreservedObjects.moveAbove(sv[0], base)
+            sv[1] = try PreservedObjects.moveAbove(sv[1], base)
+        } catch {
+            for fd in [i.read, i.write, o.read, o.write, e.read, e.write] + sv where fd >= 0 { close(fd) }
+            throw error
+        }
+        return SpawnChannels(stdin: i, stdout: o, stderr: e, sync: (sv[0], sv[1]))
     }
 
     /// In the child: stdio onto the pipes (a terminal replaces them later), parent ends closed.

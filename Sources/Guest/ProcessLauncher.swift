@@ -49,7 +49,9 @@ struct ProcessLauncher {
     }
 
     /// Drops to the process's user and replaces this process; returns only on failure.
-    func exec(_ executable: String) -> SetupError {
+    /// `preserved` become fds 3, 4, ... (runc --preserve-fds).
+    func exec(_ executable: String, preserved: PreservedObjects) -> SetupError {
+        if let e = preserved.install() { return e }
         var groups = process.additionalGids.map { gid_t($0) }
         if kata_setgroups(groups.count, &groups) != 0 { return .sys("setgroups") }
         if setgid(process.gid) != 0 { return .sys("setgid \(process.gid)") }

@@ -50,12 +50,15 @@ public enum ControlSocket {
         throw RuntimeError("keeper: unexpected reply \"\(text)\"")
     }
 
-    /// Starts an exec'd process: sends process.json and the three stdio fds. Returns the
-    /// connection (which later carries "exit N") and the process's stream.
-    public static func exec(stateDir: String, process: [UInt8], stdio: [Int32], tty: Bool) throws(RuntimeError) -> (conn: Int32, stream: UInt32) {
+    /// Starts an exec'd process: sends process.json, the three stdio fds and the preserved
+    /// ones (--preserve-fds). Returns the connection (which later carries "exit N") and the
+    /// process's stream.
+    public static func exec(stateDir: String, process: [UInt8], stdio: [Int32], preserved: [Int32] = [],
+                            tty: Bool) throws(RuntimeError) -> (conn: Int32, stream: UInt32) {
         let fd = try connect(stateDir: stateDir)
-        let header = Array("exec \(process.count) \(tty ? "tty" : "pipe")\n".utf8)
-        let r = header.withUnsafeBytes { h in stdio.withUnsafeBufferPointer { kata_send_fds(fd, $0.baseAddress, 3, h.baseAddress, h.count) } }
+        let header = Array("exec \(process.count) \(tty ? "tty" : "pipe") \(preserved.count)\n".utf8)
+        let fds = stdio + preserved
+        let r = header.withUnsafeBytes { h in fds.withUnsafeBufferPointer { kata_send_fds(fd, $0.baseAddress, Int32($0.count), h.baseAddress, h.count) } }
         if r != 0 { close(fd); throw RuntimeError("send exec request: \(String(cString: strerror(errno)))") }
         do { try Posix.writeAll(fd, process) } catch { close(fd); throw RuntimeError("send exec request: \(error)") }
         do {

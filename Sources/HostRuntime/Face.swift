@@ -16,7 +16,10 @@ public enum Face {
     static let forwarded: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGALRM]
 
     /// `keeperArgs` runs the keeper; it reports on the pipe we give it, and we pass that on.
-    public static func run(store: StateStore, id: String, keeperArgs: [String], readyFD: Int32, log: Logger) -> Int32 {
+    /// `preserved` (create --preserve-fds) go to the keeper under the same numbers; the face,
+    /// which lives as long as the container, keeps no copy (a reader would never see their end).
+    public static func run(store: StateStore, id: String, keeperArgs: [String], preserved: [Int32] = [],
+                           readyFD: Int32, log: Logger) -> Int32 {
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGCHLD)
@@ -26,8 +29,9 @@ public enum Face {
         Posix.setCloexec(readyFD)
 
         guard let pipe = try? Posix.pipe() else { report(readyFD, "error face: cannot create a pipe"); return 1 }
-        let keeper = spawn(keeperArgs + [String(pipe.write)], keep: pipe.write)
+        let keeper = spawn(keeperArgs + [String(pipe.write)], keep: [pipe.write] + preserved)
         close(pipe.write)
+        for fd in preserved { close(fd) }
         if keeper < 0 {
             close(pipe.read)
             report(readyFD, "error start keeper: \(String(cString: strerror(-keeper)))")
@@ -74,9 +78,9 @@ public enum Face {
         return Posix.exitCode(fromWaitStatus: st)
     }
 
-    static func spawn(_ args: [String], keep: Int32) -> pid_t {
+    static func spawn(_ args: [String], keep: [Int32]) -> pid_t {
         var s = Spawn(args)
-        s.keep = [keep]
+        s.keep = keep
         s.pdeathsig = SIGKILL  // a SIGKILLed face takes the keeper (and so the VM) with it
         return s.run()
     }

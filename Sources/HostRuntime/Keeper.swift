@@ -19,13 +19,22 @@ public final class Keeper {
     let dir: String
     var vm: VirtualMachine?
     var channel: Channel!
-    var stdinWindow = SendWindow()
+    /// Credit for what we send: stdin and preserved fds, per (stream, fd).
+    var window = SendWindow()
     var nextRequest: UInt32 = 1
     var pending: [UInt32: (fd: Int32, op: String)] = [:]
     var controls: [Int32] = []
     var ctlListen: Int32 = -1
     var sigfd: Int32 = -1
     var relays: [UInt32: Relay] = [:]
+    /// Preserved fds' relays and accepted connections' relays, by (stream, fd).
+    var ends: [UInt64: StreamEnd] = [:]
+    /// The listener each relayed connection came from, by its stream.
+    var connectionSources: [UInt32: PreservedListener] = [:]
+    /// How many of our fds 3, 4, ... are the container process's preserved fds (create --preserve-fds).
+    let preserveCount: Int
+    var initEnds: [StreamEnd] = []
+    var initListeners: [PreservedListener] = []
     /// config.json as read at boot: hooks and the init's terminal flag come from it.
     var spec: Spec?
     var hooks: Spec.Hooks { spec?.hooks ?? Spec.Hooks() }
@@ -38,8 +47,9 @@ public final class Keeper {
     /// The --pid-file process: our parent face, or ourselves when started without one.
     let containerPID: Int32
 
-    public init(store: StateStore, id: String, config: Configuration, log: Logger, underFace: Bool = false) throws(RuntimeError) {
-        self.store = store; self.config = config; self.log = log
+    public init(store: StateStore, id: String, config: Configuration, log: Logger, underFace: Bool = false,
+                preserveCount: Int = 0) throws(RuntimeError) {
+        self.store = store; self.config = config; self.log = log; self.preserveCount = preserveCount
         containerPID = underFace ? getppid() : getpid()
         state = try store.load(id)
         dir = store.directory(id)
@@ -54,7 +64,10 @@ public final class Keeper {
         setupSignals()
         do {
             try? store.save(state)
-            try boot()
+            let preserved = try PreservedFDs.adopt(PreservedFDs.numbers(preserveCount), stream: Self.stream, held: true)
+            initEnds = preserved.ends
+            initListeners = preserved.listeners
+            try boot(preserved: preserved.specs)
             state.status = .created
             try store.save(state)
         } catch {
@@ -63,6 +76,8 @@ public final class Keeper {
                 log.debug("guest console:\n" + String(decoding: console, as: UTF8.self))
             }
             report(readyFD, "error " + error.description)
+            for e in initEnds { e.close() }
+            for l in initListeners { l.close() }
             teardown()
             return 1
         }
@@ -87,7 +102,7 @@ public final class Keeper {
         sigfd = kata_signalfd(-1, &set)
     }
 
-    func boot() throws(RuntimeError) {
+    func boot(preserved: [PreservedFD]) throws(RuntimeError) {
         if chdir(dir) != 0 { throw RuntimeError("chdir \(dir): \(String(cString: strerror(errno)))") }
         let bundle = try Bundle.load(state.bundle)
         let shared = dir + "/shared"
@@ -103,7 +118,7 @@ public final class Keeper {
         // Sent before the guest is up: QEMU holds the bytes until the guest opens its port,
         // which saves a round trip on every create.
         let req = CreateContainer(id: state.id, config: bundle.configBytes, rootfs: "/run/kata/shared/rootfs",
-                                  binds: guestBinds, stream: Self.stream)
+                                  binds: guestBinds, stream: Self.stream, preserved: preserved)
         channel.send(.request(0, .createContainer(req)))
         let ready = try waitFrame(.ready, what: "guest agent")
         log.debug("guest agent ready after \((Posix.monotonicNanos() - t0) / 1_000_000) ms, kernel \((try? ready.asText()) ?? "?")")
@@ -173,8 +188,10 @@ public final class Keeper {
 
     func serve() {
         let initTTY = spec?.process?.terminal ?? false
-        relays[Self.stream] = Relay(stream: Self.stream, stdin: 0, stdout: 1, stderr: 2, waiter: -1,
-                                    started: false, tty: initTTY, ownsFDs: false)
+        let initRelay = Relay(stream: Self.stream, stdin: 0, stdout: 1, stderr: 2, waiter: -1,
+                              started: false, tty: initTTY, ownsFDs: false)
+        adopt(initEnds, initListeners, into: initRelay)
+        relays[Self.stream] = initRelay
         while exitCode == nil {
             var fds: [pollfd] = [
                 pollfd(fd: channel.fd, events: Int16(POLLIN) | (channel.wantsWrite ? Int16(POLLOUT) : 0), revents: 0),
@@ -182,7 +199,7 @@ public final class Keeper {
                 pollfd(fd: ctlListen, events: Int16(POLLIN), revents: 0),
             ]
             var inputs: [Relay] = []
-            for r in relays.values where r.started && r.stdinOpen && stdinWindow.chunk(r.stream, fd: 0) > 0 {
+            for r in relays.values where r.started && r.stdinOpen && window.chunk(r.stream, fd: 0) > 0 {
                 fds.append(pollfd(fd: r.stdin, events: Int16(POLLIN), revents: 0))
                 inputs.append(r)
             }
@@ -193,6 +210,15 @@ public final class Keeper {
             }
             let ctlBase = fds.count
             for c in controls { fds.append(pollfd(fd: c, events: Int16(POLLIN), revents: 0)) }
+            let endBase = fds.count
+            var polled: [StreamEnd] = []
+            for e in ends.values {
+                let ev = e.pollEvents(window)
+                if ev != 0 { fds.append(pollfd(fd: e.fd, events: ev, revents: 0)); polled.append(e) }
+            }
+            let listenBase = fds.count
+            let listening = relays.values.flatMap { $0.listeners }.filter { $0.wantsAccept }
+            for l in listening { fds.append(pollfd(fd: l.fd, events: Int16(POLLIN), revents: 0)) }
             // Terminals are polled for size changes: a pty we only hold sends no SIGWINCH.
             let timeout: Int32 = relays.values.contains { $0.terminal >= 0 } ? 200 : -1
             if poll(&fds, nfds_t(fds.count), timeout) < 0 && errno != EINTR { log.error("poll: \(SysError("poll"))"); break }
@@ -202,7 +228,13 @@ public final class Keeper {
             if fds[2].revents != 0 { acceptControl() }
             for (i, r) in inputs.enumerated() where fds[3 + i].revents != 0 { pumpStdin(r) }
             for (i, r) in waiters.enumerated() where fds[3 + inputs.count + i].revents != 0 { handleWaiter(r) }
-            for p in fds[ctlBase...] where p.revents != 0 { handleControl(p.fd) }
+            for p in fds[ctlBase..<endBase] where p.revents != 0 { handleControl(p.fd) }
+            for (i, e) in polled.enumerated() where fds[endBase + i].revents != 0 {
+                e.service(fds[endBase + i].revents, channel: channel, window: &window)
+                forgetIfFinished(e)
+            }
+            for (i, l) in listening.enumerated() where fds[listenBase + i].revents != 0 { accept(l) }
+            for r in Array(relays.values) where r.exitCode != nil { completeIfDone(r) }
             for r in relays.values where r.started {
                 if let s = r.sizeChange() { send(.resize(stream: r.stream, rows: s.rows, cols: s.cols), replyTo: -1, op: "resize") }
             }
@@ -222,25 +254,41 @@ public final class Keeper {
     }
 
     func handle(_ f: Frame) {
+        if f.kind == .data || f.kind == .eof || f.kind == .shut, let e = ends[StreamKey.of(f.stream, f.fd)] {
+            e.receive(f, channel: channel)
+            forgetIfFinished(e)
+            return
+        }
         switch f.kind {
         case .data:
             guard let r = relays[f.stream] else { return }
             try? Posix.writeAll(f.fd == 2 ? r.stderr : r.stdout, f.body)  // a reader that went away loses output, not the container
             channel.send(.credit(f.stream, fd: f.fd, UInt32(f.body.count)))
         case .credit:
-            if let (fd, n) = try? f.asCredit() { stdinWindow.grant(f.stream, fd: fd, Int(n)) }
+            if let (fd, n) = try? f.asCredit() { window.grant(f.stream, fd: fd, Int(n)) }
         case .exit:
             let code = Posix.exitCode(fromWaitStatus: (try? f.asExit()) ?? 255 << 8)
-            if f.stream == Self.stream { exitCode = code; return }
-            if let r = relays.removeValue(forKey: f.stream) {
-                if r.waiter >= 0 { reply(r.waiter, "exit \(code)") }
-                r.close()
-                stdinWindow.forget(f.stream)
-            }
+            guard let r = relays[f.stream] else { return }
+            // Its input is no longer read; its output's last bytes (sent before the status)
+            // are written out before the status is passed on.
+            r.exitCode = code
+            for e in r.ends { e.stopSending(); forgetIfFinished(e) }
+            for l in r.listeners { l.close() }
+            completeIfDone(r)
         case .response:
             guard let (id, err, body) = try? f.asResponseWithBody(), let p = pending.removeValue(forKey: id) else { return }
+            if p.op.hasPrefix("connect ") {
+                if let err, let conn = UInt32(p.op.dropFirst(8)), let e = ends[StreamKey.of(conn, 0)] {
+                    log.debug("preserved listening socket: \(err)")
+                    e.close()
+                    forgetIfFinished(e)
+                }
+                return
+            }
             if err == nil && p.op == "start" {
                 relays[Self.stream]?.started = true
+                for e in relays[Self.stream]?.ends ?? [] { e.held = false }
+                for l in relays[Self.stream]?.listeners ?? [] { l.held = false }
                 state.status = .running
                 try? store.save(state)
                 Hooks.runWarning(hooks.poststart, kind: "poststart", state: state.runcJSON(status: .running), log: log)
@@ -258,7 +306,10 @@ public final class Keeper {
             if p.op.hasPrefix("exec ") {
                 let stream = UInt32(p.op.dropFirst(5)) ?? 0
                 if let err {
-                    relays.removeValue(forKey: stream)?.close()
+                    if let r = relays.removeValue(forKey: stream) {
+                        for e in r.ends { ends[StreamKey.of(e.stream, e.number)] = nil }
+                        r.close()
+                    }
                     reply(p.fd, "error " + err)
                 } else {
                     write(p.fd, "ok \(stream)")  // the connection stays open for "exit N"
@@ -293,8 +344,48 @@ public final class Keeper {
         }
     }
 
+    // MARK: preserved fds
+
+    func adopt(_ ends: [StreamEnd], _ listeners: [PreservedListener], into r: Relay) {
+        r.ends = ends
+        r.listeners = listeners
+        for e in ends { self.ends[StreamKey.of(e.stream, e.number)] = e }
+    }
+
+    func forgetIfFinished(_ e: StreamEnd) {
+        guard e.isFinished else { return }
+        ends[StreamKey.of(e.stream, e.number)] = nil
+        if let l = connectionSources.removeValue(forKey: e.stream) {
+            l.connections.remove(e.stream)
+            window.forget(e.stream)
+        }
+    }
+
+    /// Passes an exited process's status on once its preserved fds are done.
+    func completeIfDone(_ r: Relay) {
+        guard let code = r.exitCode, r.endsFinished else { return }
+        if r.stream == Self.stream { exitCode = code; return }
+        relays[r.stream] = nil
+        if r.waiter >= 0 { reply(r.waiter, "exit \(code)") }
+        r.close()
+        window.forget(r.stream)
+    }
+
+    /// A connection on a preserved listening socket: relayed on a new stream, which the guest
+    /// connects to the process's listening socket there.
+    func accept(_ l: PreservedListener) {
+        guard let fd = l.accept() else { return }
+        let conn = nextStream
+        nextStream += 1
+        let e = StreamEnd(stream: conn, number: 0, fd: fd, sends: true, receives: true, access: .socket)
+        ends[StreamKey.of(conn, 0)] = e
+        l.connections.insert(conn)
+        connectionSources[conn] = l
+        send(.connect(stream: l.stream, fd: l.number, conn: conn), replyTo: -1, op: "connect \(conn)")
+    }
+
     func pumpStdin(_ r: Relay) {
-        let n = stdinWindow.chunk(r.stream, fd: 0)
+        let n = window.chunk(r.stream, fd: 0)
         let data: [UInt8]?
         do { data = try Posix.readSome(r.stdin, max: n) } catch { data = [] }
         guard let d = data else { return }
@@ -303,7 +394,7 @@ public final class Keeper {
             channel.send(.eof(r.stream, fd: 0))
             return
         }
-        stdinWindow.spend(r.stream, fd: 0, d.count)
+        window.spend(r.stream, fd: 0, d.count)
         channel.send(.data(r.stream, fd: 0, d[...]))
     }
 
@@ -311,7 +402,7 @@ public final class Keeper {
         let id = nextRequest
         nextRequest &+= 1
         if nextRequest == 0 { nextRequest = 1 }
-        if fd >= 0 { pending[id] = (fd, op) }
+        if fd >= 0 || op.hasPrefix("connect ") { pending[id] = (fd, op) }
         channel.send(.request(id, req))
     }
 
@@ -327,10 +418,12 @@ public final class Keeper {
     func handleControl(_ fd: Int32) {
         controls.removeAll { $0 == fd }
         var buf = [UInt8](repeating: 0, count: 65536)
-        var passed = [Int32](repeating: -1, count: 3)
+        var passed = [Int32](repeating: -1, count: Int(KATA_MAX_PASSED_FDS))
         var nfds: Int32 = 0
-        let n = buf.withUnsafeMutableBytes { b in passed.withUnsafeMutableBufferPointer { kata_recv_fds(fd, b.baseAddress, b.count, $0.baseAddress, 3, &nfds) } }
-        guard n > 0 else { close(fd); return }
+        let n = buf.withUnsafeMutableBytes { b in
+            passed.withUnsafeMutableBufferPointer { kata_recv_fds(fd, b.baseAddress, b.count, $0.baseAddress, KATA_MAX_PASSED_FDS, &nfds) }
+        }
+        guard n > 0 else { for f in passed.prefix(Int(nfds)) { close(f) }; close(fd); return }
         var bytes = Array(buf[0..<Int(n)])
         let nl = bytes.firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
         let words = String(decoding: bytes[..<nl], as: UTF8.self).split(separator: " ").map(String.init)
@@ -371,7 +464,10 @@ public final class Keeper {
             guard words.count == 4, let st = UInt32(words[1]), let r = UInt32(words[2]), let c = UInt32(words[3]) else { reply(fd, "error bad resize request"); return }
             send(.resize(stream: st, rows: r, cols: c), replyTo: fd, op: "resize")
         case "exec":
-            guard words.count == 3, let len = Int(words[1]), len <= Frame.maxPayload / 2, fds.count == 3 else {
+            // exec LEN tty|pipe [N]: stdin, stdout, stderr and N preserved fds come attached.
+            let preserved = words.count == 4 ? Int(words[3]) : 0
+            guard words.count == 3 || words.count == 4, let len = Int(words[1]), len <= Frame.maxPayload / 2,
+                  let preserved, fds.count == 3 + preserved else {
                 for f in fds { close(f) }
                 reply(fd, "error bad exec request"); return
             }
@@ -380,10 +476,17 @@ public final class Keeper {
             }
             bytes = body
             let stream = nextStream
+            let adopted: (specs: [PreservedFD], ends: [StreamEnd], listeners: [PreservedListener])
+            do { adopted = try PreservedFDs.adopt(Array(fds[3...]), stream: stream, held: false) } catch {
+                for f in fds.prefix(3) { close(f) }
+                reply(fd, "error " + error.description); return
+            }
             nextStream += 1
-            relays[stream] = Relay(stream: stream, stdin: fds[0], stdout: fds[1], stderr: fds[2], waiter: fd,
-                                   started: true, tty: words[2] == "tty", ownsFDs: true)
-            send(.exec(stream: stream, process: Array(bytes.prefix(len))), replyTo: fd, op: "exec \(stream)")
+            let r = Relay(stream: stream, stdin: fds[0], stdout: fds[1], stderr: fds[2], waiter: fd,
+                          started: true, tty: words[2] == "tty", ownsFDs: true)
+            adopt(adopted.ends, adopted.listeners, into: r)
+            relays[stream] = r
+            send(.exec(stream: stream, process: Array(bytes.prefix(len)), preserved: adopted.specs), replyTo: fd, op: "exec \(stream)")
         default:
             for f in fds { close(f) }
             reply(fd, "error unknown request")
@@ -438,6 +541,8 @@ public final class Keeper {
             r.close()
         }
         relays.removeAll()
+        for e in ends.values { e.close() }
+        ends.removeAll()
         teardown()
         return code
     }

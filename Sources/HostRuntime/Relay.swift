@@ -23,6 +23,11 @@ final class Relay {
     var lastSize: (rows: UInt32, cols: UInt32)?
     var savedMode: termios?
     let ownsFDs: Bool
+    /// Relays of the process's preserved fds (3, 4, ...) and its preserved listening sockets.
+    var ends: [StreamEnd] = []
+    var listeners: [PreservedListener] = []
+    /// The exit status the guest reported; passed on once the preserved fds' last bytes are out.
+    var exitCode: Int32?
 
     init(stream: UInt32, stdin: Int32, stdout: Int32, stderr: Int32, waiter: Int32, started: Bool, tty: Bool, ownsFDs: Bool) {
         self.stream = stream; self.stdin = stdin; self.stdout = stdout; self.stderr = stderr
@@ -39,7 +44,12 @@ final class Relay {
         return s
     }
 
+    /// Every preserved fd has delivered its last byte.
+    var endsFinished: Bool { ends.allSatisfy { $0.isFinished } }
+
     func close() {
+        for e in ends { e.close() }
+        for l in listeners { l.close() }
         if let m = savedMode, terminal >= 0 { HostTerminal.restore(terminal, m) }
         if ownsFDs { for fd in Set([stdin, stdout, stderr]) where fd > 2 { Glibc.close(fd) } }
     }

@@ -41,7 +41,9 @@ int kata_unix_listen(const char *path, int backlog);
 int kata_unix_connect(const char *path);
 int kata_send_fd(int sock, int fd, const void *data, size_t len);
 int kata_recv_fd(int sock, void *data, size_t len, int *fd_out);
-// Several fds in one message (exec passes stdin, stdout, stderr to the keeper).
+// Several fds in one message (exec passes stdin, stdout, stderr and its preserved fds to the
+// keeper); at most the kernel's SCM_MAX_FD.
+#define KATA_MAX_PASSED_FDS 253
 int kata_send_fds(int sock, const int *fds, int n, const void *data, size_t len);
 int kata_recv_fds(int sock, void *data, size_t len, int *fds_out, int max, int *n_out);
 int kata_set_child_subreaper(void);
@@ -82,5 +84,16 @@ struct kata_spawn_opts {
     const char *cwd;
 };
 pid_t kata_spawn(const struct kata_spawn_opts *o);
+
+// --preserve-fds (sockets.c). What a socket fd is: family, SOCK_* type, whether it listens,
+// whether it has a peer, and its port (AF_INET/AF_INET6; 0 otherwise). -1 if not a socket.
+struct kata_socket_info { int family; int type; int listening; int connected; int port; };
+int kata_socket_info(int fd, struct kata_socket_info *out);
+// A listening stream socket like a host one, for the guest: AF_UNIX autobound to an abstract
+// name, AF_INET/AF_INET6 on loopback at `port` (any free port when that one is taken).
+// Its address (for kata_connect_nonblocking) goes to addr (128 bytes) and *len.
+int kata_listen_like(int family, int port, void *addr, unsigned *len);
+// A non-blocking, close-on-exec stream socket connecting to addr (EINPROGRESS counts as started).
+int kata_connect_nonblocking(const void *addr, unsigned len);
 
 #endif
