@@ -261,7 +261,8 @@ public final class Keeper {
         }
         switch f.kind {
         case .data:
-            guard let r = relays[f.stream] else { return }
+            // Late bytes for a preserved fd already closed here are dropped, never sent to stdout.
+            guard let r = relays[f.stream], f.fd == 1 || f.fd == 2 else { return }
             try? Posix.writeAll(f.fd == 2 ? r.stderr : r.stdout, f.body)  // a reader that went away loses output, not the container
             channel.send(.credit(f.stream, fd: f.fd, UInt32(f.body.count)))
         case .credit:

@@ -208,7 +208,10 @@ final class PreservedFDTests: XCTestCase {
         XCTAssertEqual(poll(&pf, 1, 500), 0, "nothing before start, and the pipe is still held open")
         XCTAssertEqual(try h.run(["start", "c1"]).status, 0)
         XCTAssertEqual(text(readToEnd(p.read)), "started\n")
-        for _ in 0..<200 where (try? h.stateJSON("c1")["status"] as? String) != "stopped" { usleep(50_000) }
+        for _ in 0..<200 {
+            if (try? h.stateJSON("c1")["status"] as? String) == "stopped" { break }
+            usleep(50_000)
+        }
         XCTAssertEqual(try h.stateJSON("c1")["status"] as? String, "stopped")
         XCTAssertEqual(try h.run(["delete", "c1"]).status, 0)
     }
@@ -218,7 +221,7 @@ final class PreservedFDTests: XCTestCase {
     /// What has no guest equivalent: one line naming the fd and its kind, non-zero exit,
     /// nothing left behind, and the container (for exec) unharmed.
     func testUnrepresentableKindsAreRefusedAndLeaveNothing() throws {
-        let b = try h.bundle(args: ["true"])
+        let b = try h.bundle("refused", args: ["true"])
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGUSR2)
