@@ -181,6 +181,33 @@ final class PreservedFDTests: XCTestCase {
         print("preserved pipe: \(got.count) bytes in \(String(format: "%.1f", elapsed)) s (4 s of it stalled)")
     }
 
+    /// A connected socket: both directions, the client's half-close reaches the process as end
+    /// of file, and the process closing fd 3 ends the connection while it keeps running.
+    func testConnectedSocketCarriesBothWaysWithHalfClose() throws {
+        try startBox()
+        var sv: [Int32] = [0, 0]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv), 0)
+        opened += sv
+        let client = sv[0]
+        let pid = try spawn(["exec", "--preserve-fds", "1", "box", "sh", "-c", "cat <&3 >&3; exec 3>&-; sleep 2; echo after"],
+                            fds: [sv[1]], name: "echo")
+        closeOurs(sv[1])
+        let request = String(repeating: "0123456789", count: 20_000)
+        let sender = Thread {
+            _ = request.withCString { write(client, $0, strlen($0)) }
+            shutdown(client, Int32(SHUT_WR))
+        }
+        sender.start()
+        let started = Date()
+        let echoed = readToEnd(client)
+        XCTAssertEqual(echoed.count, request.utf8.count)
+        XCTAssertTrue(text(echoed) == request, "the bytes come back intact")
+        let r = finish(pid, name: "echo")
+        XCTAssertGreaterThan(Date().timeIntervalSince(started), 1.5, "end of file came before the process exited")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "after\n")
+    }
+
     // MARK: run, create/start
 
     func testRunWithTwoPreservedFDs() throws {
@@ -354,6 +381,37 @@ final class PreservedFDTests: XCTestCase {
         XCTAssertEqual(connectAndAsk(ts, tlen, "tcp\n"), "family 2 says tcp\n")
         let t = finish(tpid, name: "tcp")
         XCTAssertEqual(t.status, 0, t.stderr)
+    }
+
+    /// Socket activation as podman does it: create with a listening TCP socket, a client
+    /// connects before start and waits in the host socket's backlog, start serves it.
+    func testSocketActivationThroughCreateAndStart() throws {
+        let b = try h.bundle(args: ["acceptor", "1"])
+        try installAcceptor(b)
+        let tl = socket(AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        opened.append(tl)
+        var ta = sockaddr_in6()
+        ta.sin6_family = sa_family_t(AF_INET6)
+        ta.sin6_addr = in6addr_loopback
+        var tlen = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        XCTAssertEqual(withUnsafePointer(to: &ta) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(tl, $0, tlen) } }, 0)
+        XCTAssertEqual(listen(tl, 8), 0)
+        _ = withUnsafeMutablePointer(to: &ta) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(tl, $0, &tlen) } }
+        let c = try run(["create", "--bundle", b, "--preserve-fds", "1", "c1"], fds: [tl], name: "create")
+        XCTAssertEqual(c.status, 0, c.stderr)
+        closeOurs(tl)
+        var ts = sockaddr_storage()
+        withUnsafeMutableBytes(of: &ts) { dst in withUnsafeBytes(of: ta) { dst.copyMemory(from: $0) } }
+        let (address, length) = (ts, tlen)
+        let answered = DispatchSemaphore(value: 0)
+        final class Box { var reply = "" }
+        let box = Box()
+        Thread { box.reply = self.connectAndAsk(address, length, "early\n"); answered.signal() }.start()
+        usleep(500_000)
+        XCTAssertEqual(try h.run(["start", "c1"]).status, 0)
+        XCTAssertEqual(answered.wait(timeout: .now() + 60), .success)
+        XCTAssertEqual(box.reply, "family 10 says early\n")
+        XCTAssertEqual(try h.run(["delete", "--force", "c1"]).status, 0)
     }
 
     // MARK: runc
