@@ -109,8 +109,8 @@ struct Harness {
         }
         // Read both pipes to the end (a keeper of a created container holds them open,
         // so callers of `create` must use `runDetached`).
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
+        let o = Self.readAll(out.fileHandleForReading.fileDescriptor)
+        let e = Self.readAll(err.fileHandleForReading.fileDescriptor)
         p.waitUntilExit()
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
                       stderr: String(decoding: e, as: UTF8.self))
@@ -145,6 +145,19 @@ struct Harness {
         try p.run()
         p.waitUntilExit()
         return Result(status: p.terminationStatus, stdout: read(outPath), stderr: read(errPath))
+    }
+
+    /// Reads to end of file, retrying reads a signal interrupted (Foundation's
+    /// readDataToEndOfFile traps on EINTR, which children exiting around us can cause).
+    static func readAll(_ fd: Int32) -> Data {
+        var out = Data()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = Glibc.read(fd, &buf, buf.count)
+            if n > 0 { out.append(contentsOf: buf[0..<n]); continue }
+            if n < 0 && errno == EINTR { continue }
+            return out
+        }
     }
 
     func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }

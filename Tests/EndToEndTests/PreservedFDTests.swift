@@ -90,6 +90,7 @@ final class PreservedFDTests: XCTestCase {
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&p, 1, 200) > 0 else { continue }
             let n = read(fd, &buf, chunk)
+            if n < 0 && errno == EINTR { continue }
             if n <= 0 { return out }
             out.append(contentsOf: buf[0..<n])
             if pause > 0 { usleep(pause) }
