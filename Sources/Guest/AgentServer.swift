@@ -109,7 +109,7 @@ final class AgentServer {
             do {
                 let spec = try SpecParser.parse(c.config)
                 GuestInit.trace("config parsed")
-                let setup = try ContainerSetup(spec: spec, rootfs: c.rootfs, binds: c.binds)
+                let setup = try ContainerSetup(spec: spec, rootfs: c.rootfs, binds: c.binds, vmOwnsNamespaces: true)
                 let group = try ContainerCgroup.create(id: c.id)
                 if let r = spec.linux.resources { try group.apply(r) }
                 cgroup = group

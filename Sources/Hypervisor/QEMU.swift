@@ -34,7 +34,10 @@ public final class QEMU: VirtualMachine {
         // reboot=t: a guest reset ends QEMU at once (-no-reboot); nolapic_timer and
         // noreplace-smp shave ~0.4 s off a TCG boot (docs/guest-image.md).
         var p = ["console=ttyS0", "panic=-1", "reboot=t", "tsc_early_khz=2000000", "rdinit=/init",
-                 "nolapic_timer", "noreplace-smp", "cryptomgr.notests", "8250.nr_uarts=1"]
+                 "nolapic_timer", "noreplace-smp", "cryptomgr.notests", "8250.nr_uarts=1",
+                 // One container per VM: memory limits bound its processes, the VM bounds the
+                 // kernel; skipping kernel-memory accounting saves ~600 blocks of TCG work.
+                 "cgroup.memory=nokmem"]
         p.append(config.debug ? "kata.debug" : "quiet")
         return (p + config.kernelParams).joined(separator: " ")
     }

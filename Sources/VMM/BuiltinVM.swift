@@ -56,7 +56,8 @@ public final class BuiltinVM: VirtualMachine, @unchecked Sendable {
     /// The kernel command line before the `virtio_mmio.device=` parameters are appended.
     public func kernelCommandLine() -> String {
         // reboot=k: a guest reboot goes through the i8042 and ends the VM; panic=-1 reboots at once.
-        var p = ["console=ttyS0", "panic=-1", "reboot=k", "tsc_early_khz=2000000", "rdinit=/init", "8250.nr_uarts=1"]
+        var p = ["console=ttyS0", "panic=-1", "reboot=k", "tsc_early_khz=2000000", "rdinit=/init", "8250.nr_uarts=1",
+                 "cgroup.memory=nokmem"]  // as QEMU.kernelCommandLine
         p.append(config.debug ? "kata.debug" : "quiet")
         return (p + config.kernelParams).joined(separator: " ")
     }
