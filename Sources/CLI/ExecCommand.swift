@@ -31,6 +31,8 @@ enum ExecCommand {
         }
         if let n = a.value("preserve-fds"), n != "0" { throw RuntimeError("--preserve-fds is not supported by kata-runtime (fds cannot cross into the VM)") }
         let process = try processJSON(a, bundle: st.bundle)
+        let caps = (try? SpecParser.parseProcess(Array(JSONWriter.write(process).utf8)))?.capabilities
+        Lifecycle.warnUnknownCapabilities(ctx, caps ?? (try? Bundle.load(st.bundle))?.spec.process?.capabilities)
         let tty = process["terminal"]?.bool ?? false
         var stdio: [Int32] = [0, 1, 2]
         var hostPty: Int32 = -1

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Agent
 import CShims
+import Guest
 import HostRuntime
 import OCI
 
@@ -15,6 +16,7 @@ enum Lifecycle {
         try ContainerID.validate(id)
         _ = try ctx.configuration()
         let bundle = try Bundle.load(bundleDir)
+        warnUnknownCapabilities(ctx, bundle.spec.process?.capabilities)
         let terminal = bundle.spec.process?.terminal ?? false
         if consoleSocket != nil && !terminal { throw RuntimeError("cannot use console socket if runc will not allocate tty") }
         if consoleSocket == nil && terminal && detach {
@@ -57,6 +59,14 @@ enum Lifecycle {
         } catch {
             store.remove(id)
             throw error
+        }
+    }
+
+    /// runc's warning (and behaviour: the guest leaves them out) for capability names it does not know.
+    static func warnUnknownCapabilities(_ ctx: Context, _ caps: OCI.Process.Capabilities?) {
+        let unknown = CapabilityNames.unknown(in: caps)
+        if !unknown.isEmpty {
+            ctx.logger.warning("ignoring unknown or unavailable capabilities: [\(unknown.joined(separator: " "))]")
         }
     }
 

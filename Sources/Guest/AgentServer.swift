@@ -13,6 +13,7 @@ final class AgentServer {
     var window = SendWindow()
     var container: ContainerProcess?
     var spec: Spec?
+    var seccomp: SeccompProgram?  // the container's, compiled once at create
     var cgroup: ContainerCgroup?
     var processes: [UInt32: GuestProcess] = [:]
     let sigfd: Int32
@@ -97,6 +98,7 @@ final class AgentServer {
                 let initProcess = try ContainerProcess(setup: setup, stream: c.stream, cgroup: group)
                 container = initProcess
                 self.spec = spec
+                seccomp = setup.seccomp
                 processes[c.stream] = initProcess.process
                 return nil
             } catch let e as SpecError { return e.description }
@@ -111,7 +113,7 @@ final class AgentServer {
             do {
                 let process = try SpecParser.parseProcess(json)
                 processes[stream] = try ExecProcess.spawn(initPID: c.process.pid, spec: spec, process: process,
-                                                          stream: stream, cgroup: cgroup)
+                                                          seccomp: seccomp, stream: stream, cgroup: cgroup)
                 return nil
             } catch let e as SpecError { return e.description }
             catch { return "\(error)" }

@@ -13,10 +13,20 @@ public struct ContainerSetup {
     public let process: OCI.Process
     public let rootfs: String
     public let binds: [BindMap]
+    /// linux.seccomp compiled in the parent, before the fork: once per container.
+    public let seccomp: SeccompProgram?
 
     public init(spec: Spec, rootfs: String, binds: [BindMap]) throws(SetupError) {
         guard let p = spec.process else { throw SetupError("config.json has no process") }
         self.spec = spec; self.process = p; self.rootfs = rootfs; self.binds = binds
+        if let s = spec.linux.seccomp {
+            GuestInit.trace("seccomp: compiling \(s.syscalls.reduce(0) { $0 + $1.names.count }) syscall names")
+            let program = try SeccompFilter.compile(s)
+            GuestInit.trace("seccomp: \(program.instructions.count) BPF instructions, \(program.skipped.count) names unknown to libseccomp skipped")
+            seccomp = program
+        } else {
+            seccomp = nil
+        }
     }
 
     /// Everything up to the point where only execve is left. Returns the executable path.
@@ -151,9 +161,10 @@ public struct ContainerSetup {
         if mount("", p, "", (MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC), nil) != 0 { throw .sys("remount \(p) read-only") }
     }
 
-    var launcher: ProcessLauncher { ProcessLauncher(process: process) }
+    var launcher: ProcessLauncher { ProcessLauncher(process: process, seccomp: seccomp) }
 
     public func lookupExecutable() throws(SetupError) -> String { try launcher.lookupExecutable() }
+    /// Drops privileges (user, capabilities, no_new_privs, seccomp) and replaces this process.
     public func exec(_ executable: String) -> SetupError { launcher.exec(executable) }
 }
 

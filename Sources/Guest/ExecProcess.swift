@@ -13,8 +13,11 @@ enum ExecProcess {
     /// is born inside it.
     static let nsFiles: [String: String] = ["ipc": "ipc", "uts": "uts", "network": "net", "cgroup": "cgroup", "mount": "mnt"]
 
-    static func spawn(initPID: pid_t, spec: Spec, process: OCI.Process, stream: UInt32,
+    static func spawn(initPID: pid_t, spec: Spec, process: OCI.Process, seccomp: SeccompProgram?, stream: UInt32,
                       cgroup: ContainerCgroup?) throws(SetupError) -> GuestProcess {
+        // runc: a process.json without capabilities gets the container's.
+        var process = process
+        if process.capabilities == nil { process.capabilities = spec.process?.capabilities }
         // Open every namespace before joining any: after the mount namespace, /proc is the container's.
         var nsFDs: [Int32] = []
         for ns in spec.linux.namespaces {
@@ -35,17 +38,15 @@ enum ExecProcess {
             do throws(SetupError) {
                 if !inCgroup { try cgroup?.join() }  // before the mount namespace hides the guest's /sys/fs/cgroup
                 for fd in nsFDs where kata_setns(fd, 0) != 0 { throw SetupError.sys("join container namespace") }
-                let launcher = ProcessLauncher(process: process)
+                let launcher = ProcessLauncher(process: process, seccomp: seccomp)
                 try launcher.applyLimits()
                 let exe = try launcher.lookupExecutable()
-                if let (master, slave) = try launcher.openTerminal() {
-                    ch.report("R", fd: master)
-                    close(master)
-                    try Pty.become(slave)
-                } else {
-                    ch.report("R")
-                }
-                ch.report("E" + launcher.exec(exe).description)
+                let terminal = try launcher.openTerminal()
+                if let (_, slave) = terminal { try Pty.become(slave) }
+                try launcher.dropPrivileges()
+                ch.report("R", fd: terminal?.0 ?? -1)
+                if let (master, _) = terminal { close(master) }
+                ch.report("E" + launcher.execve(exe).description)
             } catch {
                 ch.report("E" + error.description)
             }
