@@ -33,12 +33,12 @@ let package = Package(
         .target(name: "CLI", dependencies: ["HostRuntime", "Guest", "OCI", "VMM"]),
         .executableTarget(name: "kata-runtime", dependencies: ["CLI", "Guest"]),
         // Temp directories and files for the test suites (a library, so tests share it).
-        .target(name: "TestSupport", dependencies: ["Agent", "CShims"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Agent", "CShims", "CSeccomp"], path: "Tests/TestSupport"),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent"]),
         .testTarget(name: "HostRuntimeTests", dependencies: ["HostRuntime", "CLI", "TestSupport"]),
         .testTarget(name: "GuestTests", dependencies: ["Guest", "OCI", "TestSupport", "CSeccomp"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["OCI", "CShims"],
+        .testTarget(name: "EndToEndTests", dependencies: ["OCI", "CShims", "TestSupport"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),  // drives processes from threads
         .testTarget(name: "VMMTests", dependencies: ["VMM"]),
     ]

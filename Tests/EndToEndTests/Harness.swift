@@ -119,10 +119,16 @@ struct Harness {
     /// Runs a command whose children may keep stdio open (create, run -d): output goes to files.
     @discardableResult
     /// The runtime's environment: ours without KATA_* overrides (another suite in this process
-    /// may have set them), plus what the test asks for.
+    /// may have set them), plus what the test asks for. KATA_CONFIG as the suite was started
+    /// with is kept: it points a private install's runtime at its own guest image.
     static func environment(_ extra: [String: String] = [:]) -> [String: String] {
-        ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("KATA_") }.merging(extra) { $1 }
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("KATA_") }
+        if let c = suiteConfig { env["KATA_CONFIG"] = c }
+        return env.merging(extra) { $1 }
     }
+
+    /// KATA_CONFIG when the first end-to-end test ran (suites that set it restore it afterwards).
+    static let suiteConfig = ProcessInfo.processInfo.environment["KATA_CONFIG"]
 
     func runDetached(_ args: [String], name: String, cwd: String? = nil) throws -> Result {
         let outPath = work + "/\(name).out", errPath = work + "/\(name).err"
