@@ -6,6 +6,7 @@ import Guest
 import HostRuntime
 import Hypervisor
 import OCI
+import SyscallFilter
 
 /// `features` (runc's JSON, stating only what kata-runtime really does) and Kata's `env`.
 enum InfoCommands {

@@ -4,6 +4,7 @@ import Glibc
 import Agent
 import CShims
 import OCI
+import SyscallFilter
 
 /// The guest side of the agent protocol: one poll loop over the agent port, every relayed
 /// process's stdio and SIGCHLD. Output is read only while the host has granted credit, so
@@ -91,7 +92,8 @@ final class AgentServer {
             do {
                 let spec = try SpecParser.parse(c.config)
                 GuestInit.trace("config parsed")
-                let setup = try ContainerSetup(spec: spec, rootfs: c.rootfs, binds: c.binds)
+                let compiled = c.seccomp.isEmpty ? nil : try SeccompProgram(encoded: c.seccomp)
+                let setup = try ContainerSetup(spec: spec, rootfs: c.rootfs, binds: c.binds, compiled: compiled)
                 let group = try ContainerCgroup.create(id: c.id)
                 if let r = spec.linux.resources { try group.apply(r) }
                 cgroup = group

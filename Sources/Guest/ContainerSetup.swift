@@ -4,6 +4,7 @@ import Glibc
 import Agent
 import CShims
 import OCI
+import SyscallFilter
 
 /// Builds the container's world inside the current (forked) process: namespaces,
 /// mounts, pivot_root, hostname, rlimits; then, on start, user and execve.
@@ -13,19 +14,21 @@ public struct ContainerSetup {
     public let process: OCI.Process
     public let rootfs: String
     public let binds: [BindMap]
-    /// linux.seccomp compiled in the parent, before the fork: once per container.
+    /// linux.seccomp as a BPF program, loaded by the init and every exec'd process.
     public let seccomp: SeccompProgram?
 
-    public init(spec: Spec, rootfs: String, binds: [BindMap]) throws(SetupError) {
+    /// `compiled`: the filter the host compiled from this spec's linux.seccomp; without it
+    /// (or if the host could not), it is compiled here, in the parent, before the fork.
+    public init(spec: Spec, rootfs: String, binds: [BindMap], compiled: SeccompProgram? = nil) throws(SetupError) {
         guard let p = spec.process else { throw SetupError("config.json has no process") }
         self.spec = spec; self.process = p; self.rootfs = rootfs; self.binds = binds
-        if let s = spec.linux.seccomp {
+        if let s = spec.linux.seccomp, compiled == nil {
             GuestInit.trace("seccomp: compiling \(s.syscalls.reduce(0) { $0 + $1.names.count }) syscall names")
-            let program = try SeccompFilter.compile(s)
-            GuestInit.trace("seccomp: \(program.instructions.count) BPF instructions, \(program.skipped.count) names unknown to libseccomp skipped")
-            seccomp = program
+            do { seccomp = try SeccompFilter.compile(s) } catch { throw SetupError(error.description) }
+            GuestInit.trace("seccomp: \(seccomp!.instructions.count) BPF instructions")
         } else {
-            seccomp = nil
+            seccomp = spec.linux.seccomp == nil ? nil : compiled
+            if let c = seccomp { GuestInit.trace("seccomp: \(c.instructions.count) BPF instructions compiled by the host") }
         }
     }
 

@@ -4,6 +4,7 @@ import Glibc
 import Agent
 import CShims
 import OCI
+import SyscallFilter
 
 /// `runc exec` inside the guest: a child of the agent that joins the container's
 /// namespaces and runs another process there.

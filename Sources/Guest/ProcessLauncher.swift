@@ -4,6 +4,7 @@ import Glibc
 import Agent
 import CShims
 import OCI
+import SyscallFilter
 
 /// The last steps of starting any container process (the init or an exec'd one), in the
 /// child, inside the container: limits, cwd, terminal, executable lookup, user, execve.
@@ -57,7 +58,9 @@ struct ProcessLauncher {
     func dropPrivileges() throws(SetupError) {
         if let m = process.umask { umask(mode_t(m)) }
         if process.noNewPrivileges && kata_prctl(38 /* PR_SET_NO_NEW_PRIVS */, 1) != 0 { throw .sys("set no_new_privs") }
-        if let seccomp, !process.noNewPrivileges { try seccomp.load() }
+        if let seccomp, !process.noNewPrivileges {
+            do { try seccomp.load() } catch { throw SetupError(error.description) }
+        }
         let caps = CapabilitySets(process.capabilities)
         try caps.applyBounding()
         if kata_prctl(8 /* PR_SET_KEEPCAPS */, 1) != 0 { throw .sys("keep capabilities") }
@@ -73,7 +76,7 @@ struct ProcessLauncher {
     /// come last (as few syscalls as possible run under it). Returns only on failure.
     func execve(_ executable: String) -> SetupError {
         if let seccomp, process.noNewPrivileges {
-            do { try seccomp.load() } catch { return error }
+            do { try seccomp.load() } catch { return SetupError(error.description) }
         }
         let argv = Posix.cString(process.args)
         let envp = Posix.cString(process.env)

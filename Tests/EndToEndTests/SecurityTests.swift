@@ -168,6 +168,26 @@ final class SecurityTests: XCTestCase {
         XCTAssertEqual(e.status, 1)
     }
 
+    func testFeaturesReportWhatRuncReports() throws {
+        let k = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try h.run(["features"]).stdout.utf8)) as? [String: Any])
+        let linux = try XCTUnwrap(k["linux"] as? [String: Any])
+        let seccomp = try XCTUnwrap(linux["seccomp"] as? [String: Any])
+        XCTAssertEqual(seccomp["enabled"] as? Bool, true)
+        XCTAssertEqual((k["annotations"] as? [String: String])?["io.github.seccomp.libseccomp.version"]?.isEmpty, false)
+        guard Self.runcPath != nil else { print("SecurityTests: runc is not installed; features not compared"); return }
+        let r = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try runc(["features"]).stdout.utf8)) as? [String: Any])
+        let rl = try XCTUnwrap(r["linux"] as? [String: Any])
+        let rs = try XCTUnwrap(rl["seccomp"] as? [String: Any])
+        XCTAssertTrue(Set(rs.keys).isSubset(of: Set(seccomp.keys)), "runc's seccomp keys \(rs.keys) vs \(seccomp.keys)")
+        XCTAssertEqual(seccomp["operators"] as? [String], rs["operators"] as? [String])
+        // Every action runc lists but NOTIFY, whose listener would be inside the VM.
+        XCTAssertEqual(seccomp["actions"] as? [String], (rs["actions"] as? [String])?.filter { $0 != "SCMP_ACT_NOTIFY" })
+        XCTAssertTrue(Set(rs["archs"] as? [String] ?? []).isSubset(of: Set(seccomp["archs"] as? [String] ?? [])))
+        XCTAssertEqual(linux["capabilities"] as? [String], rl["capabilities"] as? [String])
+        XCTAssertEqual((k["annotations"] as? [String: String])?["io.github.seccomp.libseccomp.version"],
+                       (r["annotations"] as? [String: String])?["io.github.seccomp.libseccomp.version"])
+    }
+
     func testBadSeccompProfileFailsCreateClearly() throws {
         let b = try bundle("sec", args: ["true"]) { c in
             self.setSeccomp(&c, #"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_EXPLODE"}]}"#)

@@ -6,6 +6,7 @@ import Glibc
 import Agent
 import CShims
 import OCI
+import SyscallFilter
 @testable import Guest
 
 /// Runs `busybox sh -c script` through the launcher's last steps (user, capabilities,

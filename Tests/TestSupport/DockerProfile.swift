@@ -25,7 +25,16 @@ public func dockerLikeProfile() -> String {
         free(p)
         if !refused.contains(name) { names.append(name) }
     }
-    names += ["chown32", "fstat64", "_llseek", "mmap2", "riscv_flush_icache"]  // other arches' names, as docker lists them
+    // The 32-bit and other architectures' names docker lists beside them (x86 and x32 filters use them).
+    names += """
+    chown32 fchown32 fcntl64 fstat64 fstatat64 fstatfs64 ftruncate64 getegid32 geteuid32 getgid32 getgroups32
+    getresgid32 getresuid32 getuid32 lchown32 _llseek lstat64 mmap2 _newselect recv send setfsgid32 setfsuid32 setgid32
+    setgroups32 setregid32 setresgid32 setresuid32 setreuid32 setuid32 sigprocmask sigreturn socketcall stat64 statfs64
+    truncate64 ugetrlimit waitpid ipc clock_gettime64 clock_getres_time64 clock_nanosleep_time64 futex_time64
+    io_pgetevents_time64 mq_timedreceive_time64 mq_timedsend_time64 ppoll_time64 pselect6_time64 recvmmsg_time64
+    rt_sigtimedwait_time64 sched_rr_get_interval_time64 semtimedop_time64 timer_gettime64 timer_settime64
+    timerfd_gettime64 timerfd_settime64 utimensat_time64 fadvise64_64 sendfile64 riscv_flush_icache
+    """.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init).filter { !names.contains($0) }
     func quoted(_ a: [String]) -> String { "[" + a.map { "\"\($0)\"" }.joined(separator: ",") + "]" }
     let personality = [0, 8, 131072, 131080, 4294967295].map {
         #"{"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": \#($0), "op": "SCMP_CMP_EQ"}]}"#

@@ -5,20 +5,62 @@ import CSeccomp
 import CShims
 import OCI
 
+/// Why a seccomp filter could not be built or loaded, in one line.
+public struct SeccompError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ d: String) { description = d }
+    static func sys(_ what: String) -> SeccompError { SeccompError("\(what): \(String(cString: strerror(errno)))") }
+}
+
 /// A compiled seccomp filter: the BPF program libseccomp generated for linux.seccomp, with
-/// runc's -ENOSYS stub in front. Compiled once per container in the agent (PID 1) and loaded
-/// by the container's init and by every exec'd process.
-public struct SeccompProgram: @unchecked Sendable {
+/// runc's -ENOSYS stub in front. The keeper compiles it on the host while the VM boots
+/// (libseccomp takes ~0.5 s for docker's profile under TCG) and sends it with `create`;
+/// the guest loads it into the container's init and every exec'd process.
+public struct SeccompProgram: @unchecked Sendable, Equatable {
     public let instructions: [sock_filter]
     /// SECCOMP_FILTER_FLAG_* for seccomp(2); 0 loads through prctl as runc does.
     public let flags: UInt32
     /// Syscall names libseccomp does not know; runc skips them (at debug level) too.
     public let skipped: [String]
 
+    public init(instructions: [sock_filter], flags: UInt32, skipped: [String] = []) {
+        self.instructions = instructions; self.flags = flags; self.skipped = skipped
+    }
+
     /// Installs the filter in the calling thread. Without no_new_privs this needs CAP_SYS_ADMIN.
-    public func load() throws(SetupError) {
+    public func load() throws(SeccompError) {
         let r = instructions.withUnsafeBufferPointer { kata_seccomp_load($0.baseAddress, UInt16($0.count), flags) }
         if r != 0 { throw .sys("load seccomp filter") }
+    }
+
+    /// For the agent protocol: u32 flags, then each instruction as u16 code, u8 jt, u8 jf,
+    /// u32 k, little-endian.
+    public var encoded: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(4 + 8 * instructions.count)
+        func le<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        le(flags)
+        for i in instructions { le(i.code); out.append(i.jt); out.append(i.jf); le(i.k) }
+        return out
+    }
+
+    public init(encoded b: [UInt8]) throws(SeccompError) {
+        guard b.count >= 12, (b.count - 4) % 8 == 0, (b.count - 4) / 8 <= Int(UInt16.max) else {
+            throw SeccompError("seccomp: malformed filter of \(b.count) bytes")
+        }
+        func u16(_ i: Int) -> UInt16 { UInt16(b[i]) | UInt16(b[i + 1]) << 8 }
+        func u32(_ i: Int) -> UInt32 { UInt32(u16(i)) | UInt32(u16(i + 2)) << 16 }
+        var insns: [sock_filter] = []
+        insns.reserveCapacity((b.count - 4) / 8)
+        for i in stride(from: 4, to: b.count, by: 8) {
+            insns.append(sock_filter(code: u16(i), jt: b[i + 2], jf: b[i + 3], k: u32(i + 4)))
+        }
+        self.init(instructions: insns, flags: u32(0))
+    }
+
+    public static func == (a: SeccompProgram, b: SeccompProgram) -> Bool {
+        a.flags == b.flags && a.instructions.count == b.instructions.count
+            && zip(a.instructions, b.instructions).allSatisfy { $0.code == $1.code && $0.jt == $1.jt && $0.jf == $1.jf && $0.k == $1.k }
     }
 }
 
@@ -49,15 +91,15 @@ public enum SeccompFilter {
         }
     }
 
-    static func libseccompError(_ what: String, _ rc: Int32) -> SetupError {
-        SetupError("seccomp: \(what): \(String(cString: strerror(-rc)))")
+    static func libseccompError(_ what: String, _ rc: Int32) -> SeccompError {
+        SeccompError("seccomp: \(what): \(String(cString: strerror(-rc)))")
     }
 
     /// Builds the filter as runc's InitSeccomp does, without loading it.
-    public static func compile(_ s: Seccomp) throws(SetupError) -> SeccompProgram {
+    public static func compile(_ s: Seccomp) throws(SeccompError) -> SeccompProgram {
         let defaultAction = action(s.defaultAction, s.defaultErrnoRet)
         guard let ctx = seccomp_init(defaultAction) else {
-            throw SetupError("seccomp: invalid default action \(s.defaultAction.rawValue)")
+            throw SeccompError("seccomp: invalid default action \(s.defaultAction.rawValue)")
         }
         defer { seccomp_release(ctx) }
         // runc sets no_new_privs itself, only when the process asks for it.
@@ -66,7 +108,7 @@ public enum SeccompFilter {
         var tokens: [UInt32] = []
         for name in s.architectures {
             let token = seccomp_arch_resolve_name(Seccomp.architectureNames[name] ?? "")
-            if token == 0 { throw SetupError("seccomp: architecture \(name) is unknown to libseccomp") }
+            if token == 0 { throw SeccompError("seccomp: architecture \(name) is unknown to libseccomp") }
             rc = seccomp_arch_add(ctx, token)
             if rc != 0 && rc != -EEXIST { throw libseccompError("add architecture \(name)", rc) }
             tokens.append(token)
@@ -105,7 +147,7 @@ public enum SeccompFilter {
         if !s.defaultAction.isPermissive && !(s.defaultAction == .errno && s.defaultErrnoRet == UInt32(ENOSYS)) {
             program = EnosysStub.build(lastSyscalls(s, tokens)) + program
         }
-        guard program.count <= Int(UInt16.max) else { throw SetupError("seccomp: filter has \(program.count) instructions") }
+        guard program.count <= Int(UInt16.max) else { throw SeccompError("seccomp: filter has \(program.count) instructions") }
         return SeccompProgram(instructions: program, flags: flags, skipped: skipped)
     }
 
@@ -135,14 +177,14 @@ public enum SeccompFilter {
     }
 
     /// libseccomp writes the program to a file descriptor; an in-memory file holds it.
-    static func export(_ ctx: scmp_filter_ctx) throws(SetupError) -> [sock_filter] {
+    static func export(_ ctx: scmp_filter_ctx) throws(SeccompError) -> [sock_filter] {
         let fd = kata_memfd("seccomp-bpf")
         if fd < 0 { throw .sys("seccomp: memfd") }
         defer { close(fd) }
         let rc = seccomp_export_bpf(ctx, fd)
         if rc != 0 { throw libseccompError("generate the filter", rc) }
         let size = Int(lseek(fd, 0, SEEK_CUR))
-        guard size > 0, size % MemoryLayout<sock_filter>.stride == 0 else { throw SetupError("seccomp: filter of \(size) bytes") }
+        guard size > 0, size % MemoryLayout<sock_filter>.stride == 0 else { throw SeccompError("seccomp: filter of \(size) bytes") }
         var program = [sock_filter](repeating: sock_filter(), count: size / MemoryLayout<sock_filter>.stride)
         let n = program.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, 0) }
         guard n == size else { throw .sys("seccomp: read the filter") }
