@@ -55,6 +55,7 @@ public enum Request: Equatable, Sendable {
             for b in c.binds { w.string(b.source); w.string(b.guestPath) }
             w.u32(c.stream)
             PreservedFD.encode(c.preserved, into: &w)
+            w.blob(c.seccomp)
         case .startContainer: w.u8(Op.start.rawValue)
         case .signal(let s, let sig, let all): w.u8(Op.signal.rawValue); w.u32(s); w.i32(sig); w.bool(all)
         case .shutdown: w.u8(Op.shutdown.rawValue)
@@ -78,8 +79,10 @@ public enum Request: Equatable, Sendable {
             var binds: [BindMap] = []
             for _ in 0..<n { binds.append(BindMap(source: try r.string(), guestPath: try r.string())) }
             let stream = try r.u32()
+            let preserved = try PreservedFD.decodeList(&r)
+            let seccomp = try r.blob()
             return .createContainer(CreateContainer(id: id, config: config, rootfs: rootfs, binds: binds, stream: stream,
-                                                    preserved: try PreservedFD.decodeList(&r)))
+                                                    preserved: preserved, seccomp: seccomp))
         case .start: return .startContainer
         case .signal: return .signal(stream: try r.u32(), signal: try r.i32(), all: try r.bool())
         case .shutdown: return .shutdown
@@ -112,9 +115,13 @@ public struct CreateContainer: Equatable, Sendable {
     public var stream: UInt32
     /// What the process gets as fds 3, 4, ... (create --preserve-fds).
     public var preserved: [PreservedFD]
-    public init(id: String, config: [UInt8], rootfs: String, binds: [BindMap], stream: UInt32, preserved: [PreservedFD] = []) {
+    /// linux.seccomp compiled by the host (SeccompProgram.encoded); empty: none, or the
+    /// guest compiles it itself.
+    public var seccomp: [UInt8]
+    public init(id: String, config: [UInt8], rootfs: String, binds: [BindMap], stream: UInt32,
+                preserved: [PreservedFD] = [], seccomp: [UInt8] = []) {
         self.id = id; self.config = config; self.rootfs = rootfs; self.binds = binds; self.stream = stream
-        self.preserved = preserved
+        self.preserved = preserved; self.seccomp = seccomp
     }
 }
 

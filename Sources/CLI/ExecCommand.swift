@@ -33,6 +33,8 @@ enum ExecCommand {
         let preserved = PreservedFDs.numbers(try PreservedFDs.count(a.value("preserve-fds")))
         _ = try PreservedFDs.check(preserved, own: [ctx.logger.logFD])
         let process = try processJSON(a, bundle: st.bundle)
+        let caps = (try? SpecParser.parseProcess(Array(JSONWriter.write(process).utf8)))?.capabilities
+        Lifecycle.warnUnknownCapabilities(ctx, caps ?? (try? Bundle.load(st.bundle))?.spec.process?.capabilities)
         let tty = process["terminal"]?.bool ?? false
         var stdio: [Int32] = [0, 1, 2]
         var hostPty: Int32 = -1

@@ -6,6 +6,7 @@ import Guest
 import HostRuntime
 import Hypervisor
 import OCI
+import SyscallFilter
 
 /// `features` (runc's JSON, stating only what kata-runtime really does) and Kata's `env`.
 enum InfoCommands {
@@ -22,12 +23,21 @@ enum InfoCommands {
             ("linux", .object([
                 // The user namespace is not supported yet; time namespaces are not offered.
                 ("namespaces", strings(["cgroup", "ipc", "mount", "network", "pid", "uts"])),
+                ("capabilities", strings(CapabilityNames.known)),
                 ("cgroup", .object([("v1", JSON(false)), ("v2", JSON(true)), ("systemd", JSON(false)), ("systemdUser", JSON(false))])),
-                ("seccomp", .object([("enabled", JSON(false))])),
+                ("seccomp", .object([
+                    ("enabled", JSON(true)),
+                    ("actions", strings(Seccomp.supportedActions)),
+                    ("operators", strings(Seccomp.operators)),
+                    ("archs", strings(Seccomp.architectures)),
+                    ("knownFlags", strings(Seccomp.knownFlags)),
+                    ("supportedFlags", strings(Seccomp.knownFlags)),
+                ])),
                 ("apparmor", .object([("enabled", JSON(false))])),
                 ("selinux", .object([("enabled", JSON(false))])),
             ])),
             ("annotations", .object([
+                ("io.github.seccomp.libseccomp.version", JSON(SeccompFilter.libraryVersion)),
                 ("io.katacontainers.runtime.version", JSON(Version.number)),
                 ("io.katacontainers.runtime.isolation", JSON("vm")),
             ])),

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Agent
 import CShims
+import Guest
 import HostRuntime
 import OCI
 
@@ -18,6 +19,7 @@ enum Lifecycle {
         let bundle = try Bundle.load(bundleDir)
         let preserved = PreservedFDs.numbers(preserveFDs)
         _ = try PreservedFDs.check(preserved, own: [ctx.logger.logFD])
+        warnUnknownCapabilities(ctx, bundle.spec.process?.capabilities)
         let terminal = bundle.spec.process?.terminal ?? false
         if consoleSocket != nil && !terminal { throw RuntimeError("cannot use console socket if runc will not allocate tty") }
         if consoleSocket == nil && terminal && detach {
@@ -61,6 +63,14 @@ enum Lifecycle {
         } catch {
             store.remove(id)
             throw error
+        }
+    }
+
+    /// runc's warning (and behaviour: the guest leaves them out) for capability names it does not know.
+    static func warnUnknownCapabilities(_ ctx: Context, _ caps: OCI.Process.Capabilities?) {
+        let unknown = CapabilityNames.unknown(in: caps)
+        if !unknown.isEmpty {
+            ctx.logger.warning("ignoring unknown or unavailable capabilities: [\(unknown.joined(separator: " "))]")
         }
     }
 

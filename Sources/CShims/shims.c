@@ -21,6 +21,14 @@ dev_t kata_makedev(unsigned int ma, unsigned int mi) { return makedev(ma, mi); }
 pid_t kata_fork(void) { return fork(); }
 int kata_execvpe(const char *f, char *const a[], char *const e[]) { return execvpe(f, a, e); }
 int kata_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+long kata_syscall3(long nr, long a0, long a1, long a2) { return syscall(nr, a0, a1, a2); }
+int kata_memfd(const char *name) { return (int)syscall(SYS_memfd_create, name, 1 /* MFD_CLOEXEC */); }
+
+int kata_seccomp_load(const struct sock_filter *insns, unsigned short count, unsigned int flags) {
+    struct sock_fprog prog = { .len = count, .filter = (struct sock_filter *)insns };
+    if (flags == 0) return prctl(PR_SET_SECCOMP, 2 /* SECCOMP_MODE_FILTER */, &prog, 0, 0);
+    return (int)syscall(SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, flags, &prog);
+}
 
 static int fill_addr(struct sockaddr_un *a, const char *path) {
     memset(a, 0, sizeof *a);

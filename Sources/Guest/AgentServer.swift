@@ -4,6 +4,7 @@ import Glibc
 import Agent
 import CShims
 import OCI
+import SyscallFilter
 
 /// The guest side of the agent protocol: one poll loop over the agent port, every relayed
 /// process's stdio and SIGCHLD. Output is read only while the host has granted credit, so
@@ -13,6 +14,7 @@ final class AgentServer {
     var window = SendWindow()
     var container: ContainerProcess?
     var spec: Spec?
+    var seccomp: SeccompProgram?  // the container's, compiled once at create
     var cgroup: ContainerCgroup?
     var processes: [UInt32: GuestProcess] = [:]
     /// Relays of preserved fds and of connections to preserved listening sockets, by (stream, fd).
@@ -109,7 +111,9 @@ final class AgentServer {
             do {
                 let spec = try SpecParser.parse(c.config)
                 GuestInit.trace("config parsed")
-                let setup = try ContainerSetup(spec: spec, rootfs: c.rootfs, binds: c.binds, vmOwnsNamespaces: true)
+                let compiled = c.seccomp.isEmpty ? nil : try SeccompProgram(encoded: c.seccomp)
+                let setup = try ContainerSetup(spec: spec, rootfs: c.rootfs, binds: c.binds, compiled: compiled,
+                                               vmOwnsNamespaces: true)
                 let group = try ContainerCgroup.create(id: c.id)
                 if let r = spec.linux.resources { try group.apply(r) }
                 cgroup = group
@@ -119,6 +123,7 @@ final class AgentServer {
                 catch { objects.closeAll(); throw error }
                 container = initProcess
                 self.spec = spec
+                seccomp = setup.seccomp
                 processes[c.stream] = initProcess.process
                 adopt(objects, for: initProcess.process, held: true)
                 return nil
@@ -138,8 +143,8 @@ final class AgentServer {
                 let objects = try PreservedObjects.make(preserved)
                 let p: GuestProcess
                 do {
-                    p = try ExecProcess.spawn(initPID: c.process.pid, spec: spec, process: process, stream: stream,
-                                              cgroup: cgroup, preserved: objects)
+                    p = try ExecProcess.spawn(initPID: c.process.pid, spec: spec, process: process, seccomp: seccomp,
+                                              stream: stream, cgroup: cgroup, preserved: objects)
                 } catch { objects.closeAll(); throw error }
                 processes[stream] = p
                 adopt(objects, for: p, held: false)

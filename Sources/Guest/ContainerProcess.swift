@@ -28,16 +28,18 @@ final class ContainerProcess {
             do {
                 if !inCgroup { try cgroup.join() }
                 let exe = try setup.prepare()
-                if let (master, slave) = try setup.launcher.openTerminal() {
-                    ch.report("R", fd: master)
-                    close(master)
-                    try Pty.become(slave)
-                } else {
-                    ch.report("R")
-                }
+                let launcher = setup.launcher
+                // As runc: the terminal, then user, capabilities and (unless no_new_privs
+                // lets it wait) seccomp are all in place before create returns.
+                let terminal = try launcher.openTerminal()
+                if let (_, slave) = terminal { try Pty.become(slave) }
+                try launcher.dropPrivileges()
+                GuestInit.trace("setup: privileges dropped")
+                ch.report("R", fd: terminal?.0 ?? -1)
+                if let (master, _) = terminal { close(master) }
                 var b: UInt8 = 0
                 guard read(start.read, &b, 1) == 1 else { _exit(1) }
-                ch.report("E" + setup.exec(exe, preserved: preserved).description)
+                ch.report("E" + launcher.execve(exe, preserved: preserved).description)
             } catch {
                 ch.report("E" + error.description)
             }

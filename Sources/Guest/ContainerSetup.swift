@@ -4,6 +4,7 @@ import Glibc
 import Agent
 import CShims
 import OCI
+import SyscallFilter
 
 /// Builds the container's world inside the current (forked) process: namespaces,
 /// mounts, pivot_root, hostname, rlimits; then, on start, user and execve.
@@ -13,16 +14,29 @@ public struct ContainerSetup {
     public let process: OCI.Process
     public let rootfs: String
     public let binds: [BindMap]
+    /// linux.seccomp as a BPF program, loaded by the init and every exec'd process.
+    public let seccomp: SeccompProgram?
     /// In the guest the VM holds this one container, so the VM's own network, UTS and IPC
     /// namespaces serve as the container's (as in Kata): making fresh ones runs ~2,600
     /// blocks of kernel code that TCG must translate, ~20 ms per container. Off on the
     /// host (the tests), where sharing would change the host's hostname.
     public let vmOwnsNamespaces: Bool
 
-    public init(spec: Spec, rootfs: String, binds: [BindMap], vmOwnsNamespaces: Bool = false) throws(SetupError) {
+    /// `compiled`: the filter the host compiled from this spec's linux.seccomp; without it
+    /// (or if the host could not), it is compiled here, in the parent, before the fork.
+    public init(spec: Spec, rootfs: String, binds: [BindMap], compiled: SeccompProgram? = nil,
+                vmOwnsNamespaces: Bool = false) throws(SetupError) {
         guard let p = spec.process else { throw SetupError("config.json has no process") }
         self.spec = spec; self.process = p; self.rootfs = rootfs; self.binds = binds
         self.vmOwnsNamespaces = vmOwnsNamespaces
+        if let s = spec.linux.seccomp, compiled == nil {
+            GuestInit.trace("seccomp: compiling \(s.syscalls.reduce(0) { $0 + $1.names.count }) syscall names")
+            do { seccomp = try SeccompFilter.compile(s) } catch { throw SetupError(error.description) }
+            GuestInit.trace("seccomp: \(seccomp!.instructions.count) BPF instructions")
+        } else {
+            seccomp = spec.linux.seccomp == nil ? nil : compiled
+            if let c = seccomp { GuestInit.trace("seccomp: \(c.instructions.count) BPF instructions compiled by the host") }
+        }
     }
 
     /// Namespace types the VM's own namespaces stand in for (see `vmOwnsNamespaces`).
@@ -162,11 +176,11 @@ public struct ContainerSetup {
         if mount("", p, "", (MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC), nil) != 0 { throw .sys("remount \(p) read-only") }
     }
 
-    var launcher: ProcessLauncher { ProcessLauncher(process: process) }
+    var launcher: ProcessLauncher { ProcessLauncher(process: process, seccomp: seccomp) }
 
     public func lookupExecutable() throws(SetupError) -> String { try launcher.lookupExecutable() }
-    public func exec(_ executable: String) -> SetupError { launcher.exec(executable, preserved: PreservedObjects()) }
-    func exec(_ executable: String, preserved: PreservedObjects) -> SetupError { launcher.exec(executable, preserved: preserved) }
+    /// Drops privileges (user, capabilities, no_new_privs, seccomp) and replaces this process.
+    public func exec(_ executable: String) -> SetupError { launcher.exec(executable) }
 }
 
 extension String {

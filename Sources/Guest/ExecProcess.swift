@@ -4,6 +4,7 @@ import Glibc
 import Agent
 import CShims
 import OCI
+import SyscallFilter
 
 /// `runc exec` inside the guest: a child of the agent that joins the container's
 /// namespaces and runs another process there.
@@ -14,8 +15,11 @@ enum ExecProcess {
     static let nsFiles: [String: String] = ["ipc": "ipc", "uts": "uts", "network": "net", "cgroup": "cgroup", "mount": "mnt"]
 
     /// The caller owns `preserved` (and closes the process's ends once this returns).
-    static func spawn(initPID: pid_t, spec: Spec, process: OCI.Process, stream: UInt32,
+    static func spawn(initPID: pid_t, spec: Spec, process: OCI.Process, seccomp: SeccompProgram?, stream: UInt32,
                       cgroup: ContainerCgroup?, preserved: PreservedObjects) throws(SetupError) -> GuestProcess {
+        // runc: a process.json without capabilities gets the container's.
+        var process = process
+        if process.capabilities == nil { process.capabilities = spec.process?.capabilities }
         // Open every namespace before joining any: after the mount namespace, /proc is the container's.
         var nsFDs: [Int32] = []
         for ns in spec.linux.namespaces {
@@ -36,17 +40,15 @@ enum ExecProcess {
             do throws(SetupError) {
                 if !inCgroup { try cgroup?.join() }  // before the mount namespace hides the guest's /sys/fs/cgroup
                 for fd in nsFDs where kata_setns(fd, 0) != 0 { throw SetupError.sys("join container namespace") }
-                let launcher = ProcessLauncher(process: process)
+                let launcher = ProcessLauncher(process: process, seccomp: seccomp)
                 try launcher.applyLimits()
                 let exe = try launcher.lookupExecutable()
-                if let (master, slave) = try launcher.openTerminal() {
-                    ch.report("R", fd: master)
-                    close(master)
-                    try Pty.become(slave)
-                } else {
-                    ch.report("R")
-                }
-                ch.report("E" + launcher.exec(exe, preserved: preserved).description)
+                let terminal = try launcher.openTerminal()
+                if let (_, slave) = terminal { try Pty.become(slave) }
+                try launcher.dropPrivileges()
+                ch.report("R", fd: terminal?.0 ?? -1)
+                if let (master, _) = terminal { close(master) }
+                ch.report("E" + launcher.execve(exe, preserved: preserved).description)
             } catch {
                 ch.report("E" + error.description)
             }

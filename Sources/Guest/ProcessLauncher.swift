@@ -4,11 +4,14 @@ import Glibc
 import Agent
 import CShims
 import OCI
+import SyscallFilter
 
 /// The last steps of starting any container process (the init or an exec'd one), in the
 /// child, inside the container: limits, cwd, terminal, executable lookup, user, execve.
 struct ProcessLauncher {
     let process: OCI.Process
+    /// The container's compiled linux.seccomp, if any (exec'd processes get it too).
+    var seccomp: SeccompProgram?
 
     func applyLimits() throws(SetupError) {
         for r in process.rlimits {
@@ -48,19 +51,45 @@ struct ProcessLauncher {
         return try Pty.open(rows: process.consoleSize?.height ?? 0, cols: process.consoleSize?.width ?? 0)
     }
 
-    /// Drops to the process's user and replaces this process; returns only on failure.
-    /// `preserved` become fds 3, 4, ... (runc --preserve-fds).
-    func exec(_ executable: String, preserved: PreservedObjects) -> SetupError {
-        if let e = preserved.install() { return e }
-        var groups = process.additionalGids.map { gid_t($0) }
-        if kata_setgroups(groups.count, &groups) != 0 { return .sys("setgroups") }
-        if setgid(process.gid) != 0 { return .sys("setgid \(process.gid)") }
-        if setuid(process.uid) != 0 { return .sys("setuid \(process.uid)") }
+    /// runc's steps between the container's setup and execve, in runc's order: umask,
+    /// no_new_privs, the seccomp filter if it must be loaded while privileged (without
+    /// no_new_privs loading needs CAP_SYS_ADMIN), the bounding set, the user (capabilities
+    /// kept across setuid), then the capability sets.
+    func dropPrivileges() throws(SetupError) {
         if let m = process.umask { umask(mode_t(m)) }
-        if process.noNewPrivileges { _ = kata_prctl(38 /* PR_SET_NO_NEW_PRIVS */, 1) }
+        if process.noNewPrivileges && kata_prctl(38 /* PR_SET_NO_NEW_PRIVS */, 1) != 0 { throw .sys("set no_new_privs") }
+        if let seccomp, !process.noNewPrivileges {
+            do { try seccomp.load() } catch { throw SetupError(error.description) }
+        }
+        let caps = CapabilitySets(process.capabilities)
+        try caps.applyBounding()
+        if kata_prctl(8 /* PR_SET_KEEPCAPS */, 1) != 0 { throw .sys("keep capabilities") }
+        var groups = process.additionalGids.map { gid_t($0) }
+        if kata_setgroups(groups.count, &groups) != 0 { throw .sys("setgroups") }
+        if setgid(process.gid) != 0 { throw .sys("setgid \(process.gid)") }
+        if setuid(process.uid) != 0 { throw .sys("setuid \(process.uid)") }
+        if kata_prctl(8 /* PR_SET_KEEPCAPS */, 0) != 0 { throw .sys("clear keep capabilities") }
+        try caps.apply()
+    }
+
+    /// Replaces this process, loading the seccomp filter first when no_new_privs lets it
+    /// come last (as few syscalls as possible run under it). `preserved` become fds 3, 4,
+    /// ... (runc --preserve-fds): installed only now, after the start pipe has been read,
+    /// because they may take the numbers of fds the child used until then. Returns only on failure.
+    func execve(_ executable: String, preserved: PreservedObjects = PreservedObjects()) -> SetupError {
+        if let e = preserved.install() { return e }
+        if let seccomp, process.noNewPrivileges {
+            do { try seccomp.load() } catch { return SetupError(error.description) }
+        }
         let argv = Posix.cString(process.args)
         let envp = Posix.cString(process.env)
-        execve(executable, argv, envp)
+        Glibc.execve(executable, argv, envp)
         return .sys("exec \(executable)")
+    }
+
+    /// Both of the above, for a process that has nothing to wait for in between.
+    func exec(_ executable: String, preserved: PreservedObjects = PreservedObjects()) -> SetupError {
+        do { try dropPrivileges() } catch { return error }
+        return execve(executable, preserved: preserved)
     }
 }

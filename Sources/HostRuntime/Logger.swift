@@ -30,7 +30,8 @@ public final class Logger: @unchecked Sendable {
 
     func write(_ level: String, _ msg: String) {
         guard fd >= 0 else {
-            if debugEnabled && level == "debug" { emit(2, "kata-runtime: debug: \(msg)\n") }
+            // Without --log, runc's warnings go to stderr; so do ours.
+            if (debugEnabled && level == "debug") || level == "warning" { emit(2, "kata-runtime: \(level): \(msg)\n") }
             return
         }
         let line: String

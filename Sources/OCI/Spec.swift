@@ -58,7 +58,7 @@ public struct Spec: Sendable {
         public var sysctl: [String: String] = [:]
         public var rootfsPropagation: String?
         public var resources: JSON?
-        public var seccomp: JSON?
+        public var seccomp: Seccomp?
         public var cgroupsPath: String?
         public func has(_ ns: String) -> Bool { namespaces.contains { $0.type == ns } }
     }
@@ -77,8 +77,20 @@ public struct Process: Sendable {
     public var cwd: String
     public var rlimits: [Rlimit]
     public var noNewPrivileges: Bool
-    public var capabilities: JSON?
+    public var capabilities: Capabilities?
     public var oomScoreAdj: Int64?
+
+    /// process.capabilities: capability names (CAP_*) per set, as given.
+    public struct Capabilities: Sendable, Equatable {
+        public var bounding: [String] = []
+        public var effective: [String] = []
+        public var inheritable: [String] = []
+        public var permitted: [String] = []
+        public var ambient: [String] = []
+        public init() {}
+        /// Every name in any set, for checking them once.
+        public var allNames: [String] { bounding + effective + inheritable + permitted + ambient }
+    }
 
     public struct Rlimit: Sendable, Equatable { public var type: String; public var hard: UInt64; public var soft: UInt64 }
 

@@ -55,7 +55,7 @@ public enum SpecParser {
         linux.sysctl = try l["sysctl"].stringMap()
         linux.rootfsPropagation = try l["rootfsPropagation"].string()
         linux.resources = try l["resources"].object()
-        linux.seccomp = try l["seccomp"].object()
+        linux.seccomp = try SeccompParser.parse(l["seccomp"])
         linux.cgroupsPath = try l["cgroupsPath"].string()
 
         var hooks = Spec.Hooks()
@@ -119,7 +119,17 @@ public enum SpecParser {
             proc.rlimits.append(Process.Rlimit(type: t, hard: try r["hard"].uint64() ?? 0, soft: try r["soft"].uint64() ?? 0))
         }
         proc.noNewPrivileges = try p["noNewPrivileges"].bool() ?? false
-        proc.capabilities = try p["capabilities"].object()
+        if p["capabilities"].present {
+            let c = p["capabilities"]
+            _ = try c.object()
+            var caps = Process.Capabilities()
+            caps.bounding = try c["bounding"].strings()
+            caps.effective = try c["effective"].strings()
+            caps.inheritable = try c["inheritable"].strings()
+            caps.permitted = try c["permitted"].strings()
+            caps.ambient = try c["ambient"].strings()
+            proc.capabilities = caps
+        }
         proc.oomScoreAdj = try p["oomScoreAdj"].int64()
         return proc
     }

@@ -231,7 +231,7 @@ final class RequestTests: XCTestCase {
             id: "c1", config: Array(#"{"ociVersion":"1.0.2"}"#.utf8), rootfs: "/run/kata/shared/rootfs",
             binds: [BindMap(source: "/host/data", guestPath: "/run/kata/shared/binds/0"),
                     BindMap(source: "/etc/hosts", guestPath: "/run/kata/shared/binds/1")],
-            stream: 1)),
+            stream: 1, seccomp: [4, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0xff, 0x7f])),
         .createContainer(CreateContainer(id: "", config: [], rootfs: "", binds: [], stream: 0)),
         .createContainer(CreateContainer(id: "c2", config: [], rootfs: "/r", binds: [], stream: 1,
                                          preserved: [PreservedFD(.output), PreservedFD(.listener, family: 10, port: 8080)])),

@@ -109,7 +109,7 @@ final class ControlTests: XCTestCase {
         XCTAssertEqual((f["hooks"] as? [String])?.count, 6)
         let linux = try XCTUnwrap(f["linux"] as? [String: Any])
         XCTAssertTrue((linux["namespaces"] as? [String])?.contains("pid") ?? false)
-        XCTAssertEqual((linux["seccomp"] as? [String: Any])?["enabled"] as? Bool, false, "not implemented yet: must not be claimed")
+        XCTAssertEqual((linux["seccomp"] as? [String: Any])?["enabled"] as? Bool, true)
         let env = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try h.run(["env", "--json"]).stdout.utf8)) as? [String: Any])
         XCTAssertNotNil((env["Hypervisor"] as? [String: Any])?["Backend"])
         XCTAssertTrue(((env["Guest"] as? [String: Any])?["KernelRelease"] as? String)?.hasSuffix("-kata") ?? false, "\(env)")

@@ -286,8 +286,9 @@ final class SpecParserTests: XCTestCase {
         XCTAssertEqual(p.additionalGids, [5, 6])
         XCTAssertTrue(p.noNewPrivileges)
         XCTAssertEqual(p.oomScoreAdj, -500)
-        XCTAssertEqual(p.capabilities?["bounding"]?.array?.compactMap(\.string),
-                       ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"])
+        XCTAssertEqual(p.capabilities?.bounding, ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"])
+        XCTAssertEqual(p.capabilities?.ambient, ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"])
+        XCTAssertEqual(p.capabilities?.inheritable, [])
         XCTAssertEqual(p.rlimits, [
             Process.Rlimit(type: "RLIMIT_NOFILE", hard: 1024, soft: 1024),
             Process.Rlimit(type: "RLIMIT_CORE", hard: UInt64.max, soft: 0),

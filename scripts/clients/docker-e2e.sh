@@ -185,6 +185,7 @@ cap d exec e2e-d echo after-unpause
 check "exec after unpause" 0 "after-unpause"
 
 shared_lifecycle_checks d "-f"
+shared_security_checks d
 
 # ---------------------------------------------------------------- cp, restart, update, stats
 step "cp, restart, update, stats"

@@ -167,3 +167,28 @@ shared_lifecycle_checks() {
     check "named volume persists across containers" 0 "named"
     cap "$C" volume rm e2e-named
 }
+
+# Capabilities and the engine's default seccomp profile, applied inside the guest as runc
+# applies them. $1: the client function (d or p).
+shared_security_checks() {
+    local C=$1 S='grep -E "^(CapEff|Seccomp):" /proc/self/status | tr "\t\n" " ;"'
+    step "capabilities, seccomp"
+    cap "$C" run --rm "${K[@]}" "$IMG" sh -c "$S"
+    if [ "$RC" = 0 ] && [[ $OUT == *"Seccomp: 2;"* ]] && [[ $OUT != *"CapEff: 0000000000000000"* ]] && [[ $OUT != *"CapEff: 000001ffffffffff"* ]]; then
+        pass "default: the engine's capability set (not all, not none) and its seccomp filter ($OUT)"
+    else fail "default capabilities and seccomp filter" "rc=$RC out=$OUT" "stderr: $ERR"; fi
+    cap "$C" run --rm "${K[@]}" --cap-drop ALL "$IMG" sh -c "$S"
+    check "--cap-drop ALL: CapEff 0" 0 "CapEff: 0000000000000000;Seccomp: 2;"
+    cap "$C" run --rm "${K[@]}" "$IMG" ip link set lo mtu 1400
+    [ "$RC" != 0 ] && pass "without CAP_NET_ADMIN ip link is refused" || fail "without CAP_NET_ADMIN ip link is refused" "it worked"
+    cap "$C" run --rm "${K[@]}" --cap-add NET_ADMIN "$IMG" sh -c 'ip link set lo mtu 1400 && echo set'
+    check "--cap-add NET_ADMIN: ip link works" 0 "set"
+    # swapoff is in no rule of the default profile, whatever the capabilities: the filter
+    # answers EPERM. Unconfined, the kernel gets to look at the path.
+    cap "$C" run --rm "${K[@]}" --cap-add SYS_ADMIN "$IMG" swapoff /nonexistent
+    case $ERR in *"Operation not permitted"*) pass "the default seccomp profile refuses swapoff (EPERM)" ;;
+                 *) fail "the default seccomp profile refuses swapoff" "rc=$RC stderr: $ERR" ;; esac
+    cap "$C" run --rm "${K[@]}" --cap-add SYS_ADMIN --security-opt seccomp=unconfined "$IMG" sh -c "swapoff /nonexistent; $S"
+    if [[ $ERR == *"No such file"* ]] && [[ $OUT == *"Seccomp: 0;"* ]]; then pass "--security-opt seccomp=unconfined: no filter, swapoff reaches the kernel"
+    else fail "--security-opt seccomp=unconfined" "rc=$RC out=$OUT stderr: $ERR"; fi
+}

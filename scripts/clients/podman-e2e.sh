@@ -157,6 +157,7 @@ cap p exec e2e-d echo after-unpause
 check "exec after unpause" 0 "after-unpause"
 
 shared_lifecycle_checks p "-f -t 0"
+shared_security_checks p
 
 # ---------------------------------------------------------------- cp, restart, stats
 step "cp, restart, stats"

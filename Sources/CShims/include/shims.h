@@ -21,6 +21,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <grp.h>
+#include <linux/filter.h>
 
 // Wait-status macros are not importable into Swift.
 int kata_wifexited(int status);
@@ -63,6 +64,13 @@ int kata_setdomainname(const char *name);
 int kata_setgroups(size_t n, const gid_t *groups);
 int kata_reboot(int cmd);
 int kata_signalfd(int fd, const sigset_t *mask);
+// A syscall by number (tests call syscalls a seccomp filter must block or let through).
+long kata_syscall3(long nr, long a0, long a1, long a2);
+// Anonymous in-memory file (libseccomp exports its BPF program into one).
+int kata_memfd(const char *name);
+// Loads a seccomp BPF program into the calling thread: prctl(PR_SET_SECCOMP) without flags,
+// seccomp(SECCOMP_SET_MODE_FILTER, flags) with them, as runc does. -1 with errno on failure.
+int kata_seccomp_load(const struct sock_filter *insns, unsigned short count, unsigned int flags);
 
 // fork + exec with the setup a VMM helper needs. Returns the child pid, or -errno
 // when exec (or any setup step) failed in the child; the parent learns that through
