@@ -70,14 +70,17 @@ int kata_send_fd(int sock, int fd, const void *data, size_t len) {
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    return sendmsg(sock, &m, MSG_NOSIGNAL) < 0 ? -1 : 0;
+    ssize_t r;
+    do r = sendmsg(sock, &m, MSG_NOSIGNAL); while (r < 0 && errno == EINTR);
+    return r < 0 ? -1 : 0;
 }
 
 int kata_recv_fd(int sock, void *data, size_t len, int *fd_out) {
     struct iovec iov = { .iov_base = data, .iov_len = len };
     char buf[CMSG_SPACE(sizeof(int))];
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof buf };
-    ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+    ssize_t n;
+    do n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
     *fd_out = -1;
     if (n < 0) return -1;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
@@ -98,14 +101,17 @@ int kata_send_fds(int sock, const int *fds, int n, const void *data, size_t len)
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(n * sizeof(int));
     memcpy(CMSG_DATA(c), fds, n * sizeof(int));
-    return sendmsg(sock, &m, MSG_NOSIGNAL) < 0 ? -1 : 0;
+    ssize_t r;
+    do r = sendmsg(sock, &m, MSG_NOSIGNAL); while (r < 0 && errno == EINTR);
+    return r < 0 ? -1 : 0;
 }
 
 int kata_recv_fds(int sock, void *data, size_t len, int *fds_out, int max, int *n_out) {
     struct iovec iov = { .iov_base = data, .iov_len = len };
     char buf[CMSG_SPACE(KATA_MAX_PASSED_FDS * sizeof(int))];
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof buf };
-    ssize_t r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+    ssize_t r;
+    do r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC); while (r < 0 && errno == EINTR);
     *n_out = 0;
     if (r < 0) return -1;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
@@ -203,7 +209,13 @@ int kata_setdomainname(const char *n) { return setdomainname(n, strlen(n)); }
 int kata_setgroups(size_t n, const gid_t *g) { return setgroups(n, g); }
 int kata_reboot(int cmd) { return reboot(cmd); }
 int kata_signalfd(int fd, const sigset_t *mask) { return signalfd(fd, mask, SFD_CLOEXEC | SFD_NONBLOCK); }
-int kata_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
+// Callers that have signal handlers (the test suite: Foundation's Process catches SIGCHLD)
+// must not see EINTR as a failure, here or in the fd-passing calls above.
+int kata_accept(int fd) {
+    int r;
+    do r = accept4(fd, NULL, NULL, SOCK_CLOEXEC); while (r < 0 && errno == EINTR);
+    return r;
+}
 
 // As the guest's PID 1 we start with nothing mounted, but the Swift runtime reads
 // /proc/self/exe while it initializes (before main). Priority 101 runs this first.

@@ -41,7 +41,9 @@ final class ConsoleReceiver {
     /// Accepts one connection and takes the fd it carries.
     func receive(timeout: Int32 = 30_000) -> Int32? {
         var p = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
-        guard poll(&p, 1, timeout) > 0 else { return nil }
+        var ready = poll(&p, 1, timeout)
+        while ready < 0 && errno == EINTR { ready = poll(&p, 1, timeout) }  // SIGCHLD from Foundation's Process
+        guard ready > 0 else { return nil }
         let conn = kata_accept(listenFD)
         guard conn >= 0 else { return nil }
         defer { close(conn) }

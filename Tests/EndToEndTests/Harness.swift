@@ -42,7 +42,7 @@ struct Harness {
         let dir = work + "/" + name
         let bin = dir + "/rootfs/bin"
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: bin + "/busybox")
+        try Self.copyFile("/bin/busybox", to: bin + "/busybox")
         for tool in ["sh", "echo", "cat", "uname", "true", "false", "sleep", "ls", "id", "hostname", "env", "kill", "pwd", "wc", "trap"] {
             try? FileManager.default.createSymbolicLink(atPath: bin + "/" + tool, withDestinationPath: "busybox")
         }
@@ -148,6 +148,31 @@ struct Harness {
     }
 
     /// Reads to end of file, retrying reads a signal interrupted (Foundation's
+    /// cp with EINTR retries: FileManager.copyItem fails with EINTR when a child of the test
+    /// process exits during the copy (Foundation's Process handles SIGCHLD).
+    static func copyFile(_ from: String, to: String, mode: mode_t = 0o755) throws {
+        let src = open(from, O_RDONLY | O_CLOEXEC)
+        guard src >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(src) }
+        let dst = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard dst >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(dst) }
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = read(src, &buf, buf.count)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            if n == 0 { return }
+            var off = 0
+            while off < n {
+                let w = buf[off..<n].withUnsafeBytes { write(dst, $0.baseAddress, $0.count) }
+                if w < 0 && errno == EINTR { continue }
+                if w < 0 { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+                off += w
+            }
+        }
+    }
+
     /// readDataToEndOfFile traps on EINTR, which children exiting around us can cause).
     static func readAll(_ fd: Int32) -> Data {
         var out = Data()
