@@ -49,6 +49,7 @@ public enum Request: Equatable, Sendable {
             w.u32(UInt32(c.binds.count))
             for b in c.binds { w.string(b.source); w.string(b.guestPath) }
             w.u32(c.stream)
+            c.network.encode(into: &w)
         case .startContainer: w.u8(Op.start.rawValue)
         case .signal(let s, let sig, let all): w.u8(Op.signal.rawValue); w.u32(s); w.i32(sig); w.bool(all)
         case .shutdown: w.u8(Op.shutdown.rawValue)
@@ -70,7 +71,10 @@ public enum Request: Equatable, Sendable {
             guard n <= r.remaining / 8 else { throw WireError("bind count \(n) exceeds message size") }
             var binds: [BindMap] = []
             for _ in 0..<n { binds.append(BindMap(source: try r.string(), guestPath: try r.string())) }
-            return .createContainer(CreateContainer(id: id, config: config, rootfs: rootfs, binds: binds, stream: try r.u32()))
+            let stream = try r.u32()
+            let network = try NetworkConfig.decode(&r)
+            return .createContainer(CreateContainer(id: id, config: config, rootfs: rootfs, binds: binds, stream: stream,
+                                                    network: network))
         case .start: return .startContainer
         case .signal: return .signal(stream: try r.u32(), signal: try r.i32(), all: try r.bool())
         case .shutdown: return .shutdown
@@ -100,8 +104,12 @@ public struct CreateContainer: Equatable, Sendable {
     public var binds: [BindMap]
     /// Stream that carries the container process's stdio and exit status.
     public var stream: UInt32
-    public init(id: String, config: [UInt8], rootfs: String, binds: [BindMap], stream: UInt32) {
+    /// Interfaces and routes for the container's network namespace.
+    public var network: NetworkConfig
+    public init(id: String, config: [UInt8], rootfs: String, binds: [BindMap], stream: UInt32,
+                network: NetworkConfig = NetworkConfig()) {
         self.id = id; self.config = config; self.rootfs = rootfs; self.binds = binds; self.stream = stream
+        self.network = network
     }
 }
 

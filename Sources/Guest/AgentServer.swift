@@ -90,7 +90,7 @@ final class AgentServer {
             do {
                 let spec = try SpecParser.parse(c.config)
                 GuestInit.trace("config parsed")
-                let setup = try ContainerSetup(spec: spec, rootfs: c.rootfs, binds: c.binds)
+                let setup = try ContainerSetup(spec: spec, rootfs: c.rootfs, binds: c.binds, network: c.network)
                 let group = try ContainerCgroup.create(id: c.id)
                 if let r = spec.linux.resources { try group.apply(r) }
                 cgroup = group

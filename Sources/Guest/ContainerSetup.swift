@@ -13,10 +13,12 @@ public struct ContainerSetup {
     public let process: OCI.Process
     public let rootfs: String
     public let binds: [BindMap]
+    /// The interfaces and routes the host found in the container's network namespace.
+    public let network: NetworkConfig
 
-    public init(spec: Spec, rootfs: String, binds: [BindMap]) throws(SetupError) {
+    public init(spec: Spec, rootfs: String, binds: [BindMap], network: NetworkConfig = NetworkConfig()) throws(SetupError) {
         guard let p = spec.process else { throw SetupError("config.json has no process") }
-        self.spec = spec; self.process = p; self.rootfs = rootfs; self.binds = binds
+        self.spec = spec; self.process = p; self.rootfs = rootfs; self.binds = binds; self.network = network
     }
 
     /// Everything up to the point where only execve is left. Returns the executable path.
@@ -38,9 +40,11 @@ public struct ContainerSetup {
             flags |= Namespaces.flags[ns.type] ?? 0
         }
         if spec.linux.has("user") { throw SetupError("user namespaces are not supported yet") }
+        let net = try GuestNetwork(network)  // the devices are in the VM's namespace: look before leaving it
         if flags != 0 && kata_unshare(flags) != 0 { throw .sys("unshare namespaces") }
         // A new network namespace starts with lo down; runc brings it up.
         if spec.linux.has("network") && kata_loopback_up() != 0 { throw .sys("bring up lo") }
+        try net?.configure(newNamespace: spec.linux.has("network"))
         if spec.linux.has("uts") {
             if let h = spec.hostname, kata_sethostname(h) != 0 { throw .sys("sethostname \(h)") }
             if let d = spec.domainname, kata_setdomainname(d) != 0 { throw .sys("setdomainname \(d)") }

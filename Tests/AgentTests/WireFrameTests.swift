@@ -227,6 +227,8 @@ final class RequestTests: XCTestCase {
                     BindMap(source: "/etc/hosts", guestPath: "/run/kata/shared/binds/1")],
             stream: 1)),
         .createContainer(CreateContainer(id: "", config: [], rootfs: "", binds: [], stream: 0)),
+        .createContainer(CreateContainer(id: "net", config: [], rootfs: "/r", binds: [], stream: 1,
+                                         network: NetworkConfigTests.sample)),
         .startContainer,
         .signal(stream: 1, signal: 9, all: false),
         .signal(stream: UInt32.max, signal: 15, all: true),

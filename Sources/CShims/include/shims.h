@@ -62,6 +62,12 @@ int kata_setgroups(size_t n, const gid_t *groups);
 int kata_reboot(int cmd);
 int kata_signalfd(int fd, const sigset_t *mask);
 
+// A NETLINK_ROUTE socket bound in the caller's network namespace (close-on-exec).
+int kata_netlink_route_socket(void);
+// Creates (or attaches to) the tap device `name` in the caller's network namespace:
+// IFF_TAP|IFF_NO_PI|IFF_VNET_HDR, not persistent, so it vanishes with its last fd.
+int kata_tap_open(const char *name);
+
 // fork + exec with the setup a VMM helper needs. Returns the child pid, or -errno
 // when exec (or any setup step) failed in the child; the parent learns that through
 // a close-on-exec pipe, so a failed spawn leaves no process behind.
