@@ -32,7 +32,7 @@ public enum Face {
         do {
             bundle = try Bundle.load(try store.load(id).bundle)
             // The keeper (and so hooks, taps and the VM) inherit this namespace; engines enter ours.
-            try NetworkNamespace.enter(bundle.spec)
+            if let warning = try NetworkNamespace.enter(bundle.spec) { log.warning(warning) }
         } catch { report(readyFD, "error " + error.description); return 1 }
         guard let pipe = try? Posix.pipe() else { report(readyFD, "error face: cannot create a pipe"); return 1 }
         let keeper = spawn(keeperArgs + [String(pipe.write)], keep: pipe.write)

@@ -179,6 +179,17 @@ final class NetworkTests: XCTestCase {
         XCTAssertTrue(lines.last?.contains("inet 127.0.0.1/8") ?? false, r.stdout)
         XCTAssertFalse(sh("/usr/sbin/ip", "-o", "link").stdout.contains("_kata"), "a tap in the host's namespace")
         XCTAssertEqual(["-br link", "-br addr", "route"].map { sh(["/usr/sbin/ip"] + $0.split(separator: " ").map(String.init)).stdout }, host)
+
+        // docker --network host names the daemon's own namespace: the container gets a new one
+        // (a VM cannot share the host's network), never the host's interfaces.
+        let own = try bundle("b2h", args: ["sh", "-c", "ip -o link; ip -o -4 addr"], netns: "/proc/self/ns/net")
+        let log = h.work + "/own.log"
+        let r2 = try h.run(["run", "--bundle", own, "net2h"], globals: ["--log", log])
+        XCTAssertEqual(r2.status, 0, r2.stderr)
+        XCTAssertEqual(r2.stdout.split(separator: "\n").count, 2, r2.stdout)
+        XCTAssertTrue(h.read(log).contains("is the runtime's own (the host's): the container gets a new one with only lo"), h.read(log))
+        XCTAssertFalse(sh("/usr/sbin/ip", "-o", "link").stdout.contains("_kata"), "a tap in the host's namespace")
+        XCTAssertEqual(["-br link", "-br addr", "route"].map { sh(["/usr/sbin/ip"] + $0.split(separator: " ").map(String.init)).stdout }, host)
     }
 
     /// As docker's libnetwork-setkey does: the prestart hook moves a veth into the network
@@ -276,8 +287,8 @@ final class NetworkTests: XCTestCase {
         XCTAssertTrue(builtin.stderr.contains("no virtio-net device") && builtin.stderr.contains("eth0"), builtin.stderr)
         assertRestored(c, before)
 
-        // A path that is not a network namespace, and the host's own.
-        for (path, words) in [(h.work, "not a network namespace"), ("/proc/self/ns/net", "is the runtime's own")] {
+        // Paths that are not a network namespace.
+        for (path, words) in [(h.work, "not a network namespace"), (h.work + "/none", "No such file or directory")] {
             let bad = try bundle("b-\(words.count)", args: ["true"], netns: path)
             let e = try h.run(["run", "--bundle", bad, "net7"])
             XCTAssertNotEqual(e.status, 0)

@@ -218,6 +218,7 @@ cap p exec e2e-net sh -c 'ip -o -4 addr show eth0'
 if [ "$RC" = 0 ] && grep -q 'inet 10\.88\.' <<<"$OUT"; then pass "default network, --privileged: eth0 has a 10.88 address"
 else fail "default network, --privileged: eth0 with a bridge address" "podman says the container has $ip_podman; inside: rc=$RC $(tr '\n' '|' <<<"$OUT") $ERR"; fi
 cap p rm -f -t 0 e2e-net
+bridge_network_checks p "$NS" "-f -t 0"
 cap p run --rm "${R[@]}" "${U[@]}" --network host "$IMG" sh -c 'ip -o link | grep -v " lo:" | wc -l'
 note "--network host gives the VM's own network (${OUT:-?} non-lo links), never the host's: a VM cannot share the host's network namespace"
 
