@@ -57,7 +57,7 @@ vm_procs_under() {
     for p in /proc/[0-9]*; do
         comm=$(cat "$p/comm" 2>/dev/null) || continue
         case $comm in kata-runtime|qemu-system-x86|virtiofsd|containerd-shim*|conmon) ;; *) continue ;; esac
-        cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)
+        cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")  # 2> first: the process may be gone
         cwd=$(readlink "$p/cwd" 2>/dev/null)
         case "$cmd $cwd" in *"$dir"*) echo "${p#/proc/} $comm" ;; esac
     done

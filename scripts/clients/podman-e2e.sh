@@ -2,6 +2,8 @@
 # End-to-end: podman (Debian's 4.3, through conmon) with kata-runtime, used as a user would.
 #
 #   scripts/clients/podman-e2e.sh          # KATA=/path/to/kata-runtime to test another binary
+#   (podman runs the runtime with a clean environment, so KATA_CONFIG does not reach it: to
+#   test a private configuration, make KATA a script that sets KATA_CONFIG and execs the binary)
 #
 # Every podman call gets a private --root/--runroot/--tmpdir/--network-config-dir under a
 # temporary directory and runs inside a private network namespace, so the netavark bridge,
