@@ -25,6 +25,7 @@ struct GuestNetwork {
     }
 
     func apply(newNamespace: Bool) throws(NetlinkError) {
+        GuestInit.trace("network: configuring \(config.interfaces.count) interface(s)")
         let devices = try vmSocket.links()
         var nsFD: Int32 = -1
         if newNamespace {
@@ -42,6 +43,7 @@ struct GuestNetwork {
                 try vmSocket.perform(.setLink(index: dev.index, name: i.name), "rename \(dev.name) to \(i.name)")
             }
         }
+        GuestInit.trace("network: devices moved")
         let s = newNamespace ? try RouteSocket() : vmSocket
         let links = try s.links()
         var index: [String: Int32] = [:]
@@ -53,6 +55,7 @@ struct GuestNetwork {
                 try s.perform(.addAddress(index: l.index, address: a.address, prefix: a.prefix), "add address \(a) to \(i.name)")
             }
         }
+        GuestInit.trace("network: links up, addresses added")
         // Routes to directly connected networks first: gateways must be reachable when theirs are added.
         for r in config.routes.sorted(by: { $0.gateway.isEmpty && !$1.gateway.isEmpty }) {
             guard let oif = index[r.device] else { throw NetlinkError("route \(r): unknown device", code: ENODEV) }
@@ -60,5 +63,6 @@ struct GuestNetwork {
                                     gateway: r.gateway, oif: oif, source: r.source, scope: r.scope, metric: r.metric,
                                     inet6: r.inet6), "add route \(r)")
         }
+        GuestInit.trace("network: routes added")
     }
 }
