@@ -34,7 +34,7 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: ["Agent"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"]),
         .testTarget(name: "HostRuntimeTests", dependencies: ["HostRuntime", "CLI", "TestSupport"]),
-        .testTarget(name: "GuestTests", dependencies: ["Guest", "OCI", "TestSupport"]),
+        .testTarget(name: "GuestTests", dependencies: ["Guest", "OCI", "TestSupport", "Netlink"]),
         .testTarget(name: "EndToEndTests", dependencies: ["OCI", "CShims"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),  // drives processes from threads
         .testTarget(name: "VMMTests", dependencies: ["VMM"]),
