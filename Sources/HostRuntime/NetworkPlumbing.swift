@@ -119,6 +119,23 @@ public final class NetworkPlumbing {
         }
     }
 
+    /// Whether this host can connect container interfaces to a VM: in a new network namespace
+    /// (the calling thread stays there: call it last, from a short-lived process such as
+    /// `check`), a tap, an ingress qdisc and a u32+mirred redirect, as `connect` makes them.
+    public static func probe() -> (ok: Bool, detail: String) {
+        guard kata_unshare(0x4000_0000) == 0 else { return (false, "unshare a network namespace: \(String(cString: strerror(errno)))") }
+        let fd = kata_tap_open("tap0_kata")
+        if fd < 0 { return (false, "/dev/net/tun: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        do {
+            let s = try RouteSocket()
+            let tap = try s.link(named: "tap0_kata"), lo = try s.link(named: "lo")
+            try s.perform(.addIngressQdisc(index: tap.index), "ingress qdisc (sch_ingress)")
+            try s.perform(.addRedirectFilter(from: tap.index, to: lo.index), "u32 filter with a mirred redirect (cls_u32, act_mirred)")
+        } catch { return (false, error.description) }
+        return (true, "tap, ingress qdisc, u32 + mirred redirect")
+    }
+
     /// For `delete` after a keeper and face that were both killed: undoes what the record in
     /// `stateDir` lists, inside the namespace at `path` (a namespace we created died with them).
     public static func cleanUp(stateDir: String, namespacePath path: String?) {
