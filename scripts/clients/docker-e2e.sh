@@ -242,7 +242,7 @@ if [ "$RC" = 0 ] && grep -q 'inet 172\.17\.' <<<"$OUT"; then pass "default netwo
 else fail "default network, --privileged: eth0 with a bridge address" "rc=$RC out=$(tr '\n' '|' <<<"$OUT")" "stderr: $ERR"; fi
 bridge_network_checks d "$NS" "-f"
 cap d run --rm "${R[@]}" --network host "$IMG" sh -c 'ip -o link | grep -v " lo:" | wc -l'
-note "--network host gives the VM's own network (${OUT:-?} non-lo links), never the host's: a VM cannot share the host's network namespace"
+note "--network host gives the container a network namespace of its own (${OUT:-?} non-lo links), never the host's: a VM cannot share the host's network"
 
 # ---------------------------------------------------------------- nothing left behind
 step "nothing left behind"

@@ -212,5 +212,10 @@ bridge_network_checks() {
         grep -q '^web-page$' <<<"$OUT" && pass "default network: published port $target:8080 reaches it" ||
             fail "default network: published port $target:8080" "rc=$RC $OUT $ERR"
     done
+    # Two VMs cannot share one namespace's interfaces: a clear refusal, not a half-connected container.
+    cap "$C" run --rm "${K[@]}" --network container:e2e-web "$IMG" true
+    if [ "$RC" != 0 ] && grep -q "already connected to another container's VM" <<<"$ERR"; then
+        note "--network container:X is refused: a network namespace cannot be shared between VMs" "$(tail -1 <<<"$ERR" | cut -c1-200)"
+    else fail "--network container:X is refused clearly" "rc=$RC $OUT $ERR"; fi
     cap "$C" rm $RMF e2e-web
 }

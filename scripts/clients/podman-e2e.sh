@@ -222,7 +222,7 @@ else fail "default network, --privileged: eth0 with a bridge address" "podman sa
 cap p rm -f -t 0 e2e-net
 bridge_network_checks p "$NS" "-f -t 0"
 cap p run --rm "${R[@]}" "${U[@]}" --network host "$IMG" sh -c 'ip -o link | grep -v " lo:" | wc -l'
-note "--network host gives the VM's own network (${OUT:-?} non-lo links), never the host's: a VM cannot share the host's network namespace"
+note "--network host gives the container a network namespace of its own (${OUT:-?} non-lo links), never the host's: a VM cannot share the host's network"
 
 # ---------------------------------------------------------------- nothing left behind
 step "nothing left behind"
