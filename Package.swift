@@ -26,21 +26,24 @@ let package = Package(
         // keeper on the host, loaded by the guest.
         .target(name: "SyscallFilter", dependencies: ["OCI", "CSeccomp", "CShims"]),
         .target(name: "Agent", dependencies: ["CShims"]),
+        // rtnetlink requests and replies: links, addresses, routes, tc (host taps, guest eth0).
+        .target(name: "Netlink", dependencies: ["CShims"]),
         .target(name: "Hypervisor", dependencies: ["Agent", "CShims"]),
         // linux/kvm.h and ioctl numbers for the built-in VMM.
         .target(name: "CKVM", path: "Sources/CKVM"),
         // The built-in VMM: /dev/kvm, guest memory, x86_64 boot, devices.
         .target(name: "VMM", dependencies: ["CKVM", "Agent", "Hypervisor", "OCI"]),
-        .target(name: "HostRuntime", dependencies: ["OCI", "Agent", "Hypervisor", "VMM", "CShims", "SyscallFilter"]),
-        .target(name: "Guest", dependencies: ["OCI", "Agent", "CShims", "SyscallFilter", "CLibcap"]),
+        .target(name: "HostRuntime", dependencies: ["OCI", "Agent", "Hypervisor", "VMM", "CShims", "SyscallFilter", "Netlink"]),
+        .target(name: "Guest", dependencies: ["OCI", "Agent", "CShims", "SyscallFilter", "CLibcap", "Netlink"]),
         .target(name: "CLI", dependencies: ["HostRuntime", "Guest", "OCI", "VMM", "SyscallFilter"]),
         .executableTarget(name: "kata-runtime", dependencies: ["CLI", "Guest"]),
         // Temp directories and files for the test suites (a library, so tests share it).
         .target(name: "TestSupport", dependencies: ["Agent", "CShims", "CSeccomp"], path: "Tests/TestSupport"),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent"]),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink"]),
         .testTarget(name: "HostRuntimeTests", dependencies: ["HostRuntime", "CLI", "TestSupport"]),
-        .testTarget(name: "GuestTests", dependencies: ["Guest", "OCI", "TestSupport", "SyscallFilter"]),
+        .testTarget(name: "GuestTests", dependencies: ["Guest", "OCI", "TestSupport", "SyscallFilter", "Netlink"]),
         .testTarget(name: "EndToEndTests", dependencies: ["OCI", "CShims", "TestSupport"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),  // drives processes from threads
         .testTarget(name: "VMMTests", dependencies: ["VMM"]),

@@ -56,6 +56,7 @@ public enum Request: Equatable, Sendable {
             w.u32(c.stream)
             PreservedFD.encode(c.preserved, into: &w)
             w.blob(c.seccomp)
+            c.network.encode(into: &w)
         case .startContainer: w.u8(Op.start.rawValue)
         case .signal(let s, let sig, let all): w.u8(Op.signal.rawValue); w.u32(s); w.i32(sig); w.bool(all)
         case .shutdown: w.u8(Op.shutdown.rawValue)
@@ -81,8 +82,9 @@ public enum Request: Equatable, Sendable {
             let stream = try r.u32()
             let preserved = try PreservedFD.decodeList(&r)
             let seccomp = try r.blob()
+            let network = try NetworkConfig.decode(&r)
             return .createContainer(CreateContainer(id: id, config: config, rootfs: rootfs, binds: binds, stream: stream,
-                                                    preserved: preserved, seccomp: seccomp))
+                                                    preserved: preserved, seccomp: seccomp, network: network))
         case .start: return .startContainer
         case .signal: return .signal(stream: try r.u32(), signal: try r.i32(), all: try r.bool())
         case .shutdown: return .shutdown
@@ -118,10 +120,12 @@ public struct CreateContainer: Equatable, Sendable {
     /// linux.seccomp compiled by the host (SeccompProgram.encoded); empty: none, or the
     /// guest compiles it itself.
     public var seccomp: [UInt8]
+    /// Interfaces and routes for the container's network namespace.
+    public var network: NetworkConfig
     public init(id: String, config: [UInt8], rootfs: String, binds: [BindMap], stream: UInt32,
-                preserved: [PreservedFD] = [], seccomp: [UInt8] = []) {
+                preserved: [PreservedFD] = [], seccomp: [UInt8] = [], network: NetworkConfig = NetworkConfig()) {
         self.id = id; self.config = config; self.rootfs = rootfs; self.binds = binds; self.stream = stream
-        self.preserved = preserved; self.seccomp = seccomp
+        self.preserved = preserved; self.seccomp = seccomp; self.network = network
     }
 }
 

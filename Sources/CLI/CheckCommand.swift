@@ -59,6 +59,11 @@ enum CheckCommand {
             items.append(Item(name: name, ok: access(path, R_OK) == 0, detail: path, required: true))
         }
 
+        // Last: the probe leaves this process in a throwaway network namespace.
+        let net = NetworkPlumbing.probe()
+        items.append(Item(name: "container networking", ok: net.ok,
+                          detail: net.detail + (net.ok ? "" : "; containers with network interfaces cannot be created"), required: false))
+
         // Containers need a backend that can boot our Linux guest: the built-in VMM cannot
         // yet (issue 3), so today that is QEMU, with KVM when usable and TCG otherwise.
         let backend: String

@@ -125,9 +125,11 @@ enum Lifecycle {
         case .stopped:
             waitGone(st, seconds: 10)
         }
+        let spec = try? Bundle.load(st.bundle, requireProcess: false).spec
+        NetworkPlumbing.cleanUp(stateDir: store.directory(id), namespacePath: spec.flatMap(NetworkNamespace.path))
         store.remove(id)
         // poststop: after the container is gone, before delete returns; failures only warn.
-        if let spec = try? Bundle.load(st.bundle, requireProcess: false).spec, !spec.hooks.poststop.isEmpty {
+        if let spec, !spec.hooks.poststop.isEmpty {
             Hooks.runWarning(spec.hooks.poststop, kind: "poststop", state: st.runcJSON(status: .stopped), log: ctx.logger)
         }
     }

@@ -257,3 +257,31 @@ int kata_loopback_up(void) {
     errno = e;
     return rc;
 }
+
+#include <linux/netlink.h>
+#include <linux/if_tun.h>
+
+int kata_netlink_route_socket(void) {
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0) return -1;
+    struct sockaddr_nl a;
+    memset(&a, 0, sizeof a);
+    a.nl_family = AF_NETLINK;
+    int one = 1;
+    // Extended acks name the attribute the kernel rejected; best effort.
+    setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) { int e = errno; close(fd); errno = e; return -1; }
+    return fd;
+}
+
+int kata_tap_open(const char *name) {
+    if (strlen(name) >= IFNAMSIZ) { errno = ENAMETOOLONG; return -1; }
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct ifreq r;
+    memset(&r, 0, sizeof r);
+    strcpy(r.ifr_name, name);
+    r.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+    if (ioctl(fd, TUNSETIFF, &r) < 0) { int e = errno; close(fd); errno = e; return -1; }
+    return fd;
+}

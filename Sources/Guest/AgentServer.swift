@@ -113,7 +113,7 @@ final class AgentServer {
                 GuestInit.trace("config parsed")
                 let compiled = c.seccomp.isEmpty ? nil : try SeccompProgram(encoded: c.seccomp)
                 let setup = try ContainerSetup(spec: spec, rootfs: c.rootfs, binds: c.binds, compiled: compiled,
-                                               vmOwnsNamespaces: true)
+                                               network: c.network, vmOwnsNamespaces: true)
                 let group = try ContainerCgroup.create(id: c.id)
                 if let r = spec.linux.resources { try group.apply(r) }
                 cgroup = group

@@ -16,19 +16,22 @@ public struct ContainerSetup {
     public let binds: [BindMap]
     /// linux.seccomp as a BPF program, loaded by the init and every exec'd process.
     public let seccomp: SeccompProgram?
+    /// The interfaces and routes the host found in the container's network namespace.
+    public let network: NetworkConfig
     /// In the guest the VM holds this one container, so the VM's own network, UTS and IPC
-    /// namespaces serve as the container's (as in Kata): making fresh ones runs ~2,600
-    /// blocks of kernel code that TCG must translate, ~20 ms per container. Off on the
-    /// host (the tests), where sharing would change the host's hostname.
+    /// namespaces serve as the container's (as in Kata): making fresh ones (and moving the
+    /// network devices into them) runs thousands of blocks of kernel code that TCG must
+    /// translate, ~20 ms per container before networking and 70-90 ms with a device to
+    /// move. Off on the host (the tests), where sharing would change the host's hostname.
     public let vmOwnsNamespaces: Bool
 
     /// `compiled`: the filter the host compiled from this spec's linux.seccomp; without it
     /// (or if the host could not), it is compiled here, in the parent, before the fork.
     public init(spec: Spec, rootfs: String, binds: [BindMap], compiled: SeccompProgram? = nil,
-                vmOwnsNamespaces: Bool = false) throws(SetupError) {
+                network: NetworkConfig = NetworkConfig(), vmOwnsNamespaces: Bool = false) throws(SetupError) {
         guard let p = spec.process else { throw SetupError("config.json has no process") }
         self.spec = spec; self.process = p; self.rootfs = rootfs; self.binds = binds
-        self.vmOwnsNamespaces = vmOwnsNamespaces
+        self.network = network; self.vmOwnsNamespaces = vmOwnsNamespaces
         if let s = spec.linux.seccomp, compiled == nil {
             GuestInit.trace("seccomp: compiling \(s.syscalls.reduce(0) { $0 + $1.names.count }) syscall names")
             do { seccomp = try SeccompFilter.compile(s) } catch { throw SetupError(error.description) }
@@ -62,10 +65,12 @@ public struct ContainerSetup {
             flags |= Namespaces.flags[ns.type] ?? 0
         }
         if spec.linux.has("user") { throw SetupError("user namespaces are not supported yet") }
+        let net = try GuestNetwork(network)  // the devices are in the VM's namespace: look before leaving it
         if flags != 0 && kata_unshare(flags) != 0 { throw .sys("unshare namespaces") }
         // A new network namespace starts with lo down; runc brings it up. The VM's starts
         // down too, and a container without its own namespace expects the host's, lo up.
         if (vmOwnsNamespaces || spec.linux.has("network")) && kata_loopback_up() != 0 { throw .sys("bring up lo") }
+        try net?.configure(newNamespace: spec.linux.has("network") && !vmOwnsNamespaces)
         if spec.linux.has("uts") {
             if let h = spec.hostname, kata_sethostname(h) != 0 { throw .sys("sethostname \(h)") }
             if let d = spec.domainname, kata_setdomainname(d) != 0 { throw .sys("setdomainname \(d)") }

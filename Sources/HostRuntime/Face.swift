@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Agent
 import CShims
+import Netlink
 import OCI
 
 /// The container's face on the host: the --pid-file process. Engines use that PID as if it
@@ -12,6 +13,8 @@ import OCI
 /// the VM), and once the container exists moves into a private mount namespace rooted at the
 /// bundle rootfs plus the container's bind mounts — the same files the guest sees over
 /// virtio-fs. It forwards signals to the keeper and exits with the keeper's status.
+/// It also holds the container's network namespace on the host (see NetworkNamespace), so
+/// docker's network hook, given its PID, configures the container's namespace.
 public enum Face {
     static let forwarded: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT, SIGALRM]
 
@@ -28,6 +31,12 @@ public enum Face {
         let sigfd = kata_signalfd(-1, &set)
         Posix.setCloexec(readyFD)
 
+        let bundle: Bundle
+        do {
+            bundle = try Bundle.load(try store.load(id).bundle)
+            // The keeper (and so hooks, taps and the VM) inherit this namespace; engines enter ours.
+            if let warning = try NetworkNamespace.enter(bundle.spec) { log.warning(warning) }
+        } catch { report(readyFD, "error " + error.description); return 1 }
         guard let pipe = try? Posix.pipe() else { report(readyFD, "error face: cannot create a pipe"); return 1 }
         let keeper = spawn(keeperArgs + [String(pipe.write)], keep: [pipe.write] + preserved)
         close(pipe.write)
@@ -44,7 +53,10 @@ public enum Face {
             report(readyFD, line.isEmpty ? "error keeper exited during create" : line)
             return waitKeeper(keeper)
         }
-        do { try enterContainerView(store: store, id: id) } catch {
+        // Read while the state directory is still in view: the interfaces whose ingress the
+        // keeper redirected, to undo if it dies without doing so itself.
+        let redirected = NetworkPlumbing.readRecord(stateDir: store.directory(id))
+        do { try enterContainerView(bundle) } catch {
             // Safer to fail the create than to leave the engine a host-rooted PID to enter.
             kill(keeper, SIGKILL)
             _ = waitKeeper(keeper)
@@ -61,7 +73,10 @@ public enum Face {
                 // Terminal-generated signals (SI_KERNEL) reach the keeper in our process group itself.
                 if sig != SIGCHLD { if info.ssi_code != 0x80 { kill(keeper, sig) }; continue }
                 var st: Int32 = 0
-                if waitpid(keeper, &st, WNOHANG) == keeper { return Posix.exitCode(fromWaitStatus: st) }
+                if waitpid(keeper, &st, WNOHANG) == keeper {
+                    if !redirected.isEmpty, let s = try? RouteSocket() { NetworkPlumbing.removeRedirects(s, redirected) }
+                    return Posix.exitCode(fromWaitStatus: st)
+                }
             }
         }
     }
@@ -86,9 +101,7 @@ public enum Face {
     }
 
     /// A private mount namespace whose root is the rootfs with the container's bind mounts.
-    static func enterContainerView(store: StateStore, id: String) throws(RuntimeError) {
-        let st = try store.load(id)
-        let bundle = try Bundle.load(st.bundle)
+    static func enterContainerView(_ bundle: Bundle) throws(RuntimeError) {
         let root = bundle.rootfs
         func fail(_ what: String) -> RuntimeError { RuntimeError("face: \(what): \(String(cString: strerror(errno)))") }
         if kata_unshare(0x0002_0000 /* CLONE_NEWNS */) != 0 { throw fail("unshare mount namespace") }

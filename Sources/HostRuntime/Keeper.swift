@@ -4,6 +4,7 @@ import Glibc
 import Agent
 import CShims
 import Hypervisor
+import Netlink
 import OCI
 import SyscallFilter
 import VMM
@@ -19,6 +20,8 @@ public final class Keeper {
     var state: ContainerState
     let dir: String
     var vm: VirtualMachine?
+    /// Taps and redirects connecting the container's interfaces to the VM.
+    var plumbing: NetworkPlumbing?
     var channel: Channel!
     /// Credit for what we send: stdin and preserved fds, per (stream, fd).
     var window = SendWindow()
@@ -106,10 +109,19 @@ public final class Keeper {
     func boot(preserved: [PreservedFD]) throws(RuntimeError) {
         if chdir(dir) != 0 { throw RuntimeError("chdir \(dir): \(String(cString: strerror(errno)))") }
         let bundle = try Bundle.load(state.bundle)
+        spec = bundle.spec
         let shared = dir + "/shared"
         let (hostShares, guestBinds) = try bundle.shares(sharedDir: shared, guestDir: "/run/kata/shared")
         for s in hostShares { try makeMountPoint(s.target, like: s.source) }
-        let vm = try makeVM(shared: shared, binds: hostShares)
+        // prestart/createRuntime run before the VM starts: they may set up the network (docker's
+        // libnetwork-setkey moves the veth into our namespace), and QEMU needs its network
+        // devices when it starts (microvm has no hotplug).
+        let creating = state.runcJSON(status: .creating)
+        try Hooks.run(hooks.prestart, kind: "prestart", state: creating)
+        try Hooks.run(hooks.createRuntime, kind: "createRuntime", state: creating)
+        let network = try connectNetwork()
+        let vm = try makeVM(shared: shared, binds: hostShares,
+                            netDevices: plumbing?.taps.map { NetDevice(tapFD: $0.fd, mac: $0.mac) } ?? [])
         self.vm = vm
         let t0 = Posix.monotonicNanos()
         let fd: Int32
@@ -120,17 +132,13 @@ public final class Keeper {
         // which saves a round trip on every create.
         let req = CreateContainer(id: state.id, config: bundle.configBytes, rootfs: "/run/kata/shared/rootfs",
                                   binds: guestBinds, stream: Self.stream, preserved: preserved,
-                                  seccomp: compileSeccomp(bundle.spec))
+                                  seccomp: compileSeccomp(bundle.spec), network: network)
         channel.send(.request(0, .createContainer(req)))
         let ready = try waitFrame(.ready, what: "guest agent")
         log.debug("guest agent ready after \((Posix.monotonicNanos() - t0) / 1_000_000) ms, kernel \((try? ready.asText()) ?? "?")")
         let resp = try waitFrame(.response, what: "create")
         if let err = (try? resp.asResponse())?.1 { throw RuntimeError(err) }
         log.debug("container created after \((Posix.monotonicNanos() - t0) / 1_000_000) ms")
-        spec = bundle.spec
-        let creating = state.runcJSON(status: .creating)
-        try Hooks.run(hooks.prestart, kind: "prestart", state: creating)
-        try Hooks.run(hooks.createRuntime, kind: "createRuntime", state: creating)
         try Hooks.run(hooks.createContainer, kind: "createContainer", state: creating)
         ctlListen = kata_unix_listen(ControlSocket.name, 16)
         if ctlListen < 0 { throw RuntimeError("listen on control socket: \(String(cString: strerror(errno)))") }
@@ -153,17 +161,46 @@ public final class Keeper {
         }
     }
 
-    func makeVM(shared: String, binds: [(source: String, target: String)]) throws(RuntimeError) -> VirtualMachine {
+    /// The configured backend, with "auto" resolved: it stays on QEMU until the built-in VMM has
+    /// been seen booting a container on VT-x/AMD-V (it cannot be here: PVM); builtin is chosen explicitly.
+    var backend: String { config.hypervisor == "auto" ? "qemu" : config.hypervisor }
+
+    /// Finds the interfaces of our network namespace (the container's) and connects each to a
+    /// tap for the VM. Returns what the guest needs to configure them.
+    func connectNetwork() throws(RuntimeError) -> NetworkConfig {
+        let t0 = Posix.monotonicNanos()
+        let socket: RouteSocket
+        let scan: NetworkScan
+        do { socket = try RouteSocket(); scan = try NetworkScan.read(socket) } catch { throw RuntimeError("network: \(error)") }
+        if let tap = scan.sharedTap {
+            // Two VMs cannot share one namespace's interfaces (Kata runs such containers in one VM, a pod).
+            throw RuntimeError("network: the network namespace is already connected to another container's VM (\(tap) exists); "
+                               + "kata-runtime cannot share a network namespace between containers")
+        }
+        for w in scan.skipped { log.warning(w) }
+        guard !scan.links.isEmpty else { return NetworkConfig() }
+        let names = scan.links.map(\.name).joined(separator: ", ")
+        if backend == "builtin" {
+            throw RuntimeError("hypervisor builtin has no virtio-net device yet, and the container's network namespace has \(names); "
+                               + "use hypervisor qemu, or give the container no network interfaces")
+        }
+        let p = NetworkPlumbing(socket: socket, stateDir: dir)
+        plumbing = p
+        try p.connect(scan.links)
+        log.debug("network: \(names) connected to \(p.taps.map(\.name).joined(separator: ", ")) in \((Posix.monotonicNanos() - t0) / 1_000) us; "
+                  + "addresses \(scan.config.interfaces.flatMap(\.addresses)), routes \(scan.config.routes)")
+        return scan.config
+    }
+
+    func makeVM(shared: String, binds: [(source: String, target: String)], netDevices: [NetDevice]) throws(RuntimeError) -> VirtualMachine {
         let probe = Accelerator.probe()
-        // auto stays on QEMU until the built-in VMM has been seen booting a container on
-        // VT-x/AMD-V (it cannot be here: PVM); builtin is chosen explicitly.
-        let backend = config.hypervisor == "auto" ? "qemu" : config.hypervisor
         var accel = config.accel
         if accel == "auto" { accel = probe.usable ? "kvm" : "tcg" }
-        let vmc = VMConfig(kernel: config.kernel, initrd: config.initrd, vcpus: config.vcpus, memoryMiB: config.memoryMiB,
+        var vmc = VMConfig(kernel: config.kernel, initrd: config.initrd, vcpus: config.vcpus, memoryMiB: config.memoryMiB,
                            kernelParams: config.kernelParams.split(separator: " ").map(String.init),
                            stateDir: dir, sharedDir: shared, binds: binds,
                            bootTimeoutSeconds: config.bootTimeout, debug: log.debugEnabled)
+        vmc.netDevices = netDevices
         if backend == "builtin" {
             guard probe.kvmDevice else { throw RuntimeError("hypervisor builtin: /dev/kvm is missing or not accessible") }
             guard !probe.pvm else {
@@ -569,6 +606,7 @@ public final class Keeper {
 
     func teardown() {
         vm?.stop()
+        plumbing?.undo()  // after the VM: QEMU's copies of the taps are closed by then
         for c in controls { close(c) }
         if ctlListen >= 0 { close(ctlListen); unlink(ControlSocket.name) }
         SharedDirectory.remove(dir + "/shared")

@@ -63,7 +63,16 @@ public final class QEMU: VirtualMachine {
             "-device", "virtserialport,chardev=agent,name=agent",
             // Entropy at boot: without it the first getrandom() in the guest blocks for seconds.
             "-device", "virtio-rng-device",
-        ]
+        ] + networkArguments()
+    }
+
+    /// One virtio-net device per tap; QEMU inherits the tap fds. No vhost-net: the module is
+    /// not available on every host (it is not here), and userspace virtio-net needs nothing.
+    func networkArguments() -> [String] {
+        config.netDevices.enumerated().flatMap { i, n in
+            ["-netdev", "tap,id=net\(i),fd=\(n.tapFD),vhost=off",
+             "-device", "virtio-net-device,netdev=net\(i),mac=\(n.macText)"]
+        }
     }
 
     public func start() throws(VMError) -> Int32 {
@@ -76,7 +85,7 @@ public final class QEMU: VirtualMachine {
         try startVirtiofsd()
         listenFD = kata_unix_listen(Self.agentSocket, 1)
         if listenFD < 0 { throw VMError("listen on \(path(Self.agentSocket)): \(String(cString: strerror(errno)))") }
-        qemuPID = try spawn(arguments(), log: Self.qemuLog)
+        qemuPID = try spawn(arguments(), log: Self.qemuLog, keep: config.netDevices.map(\.tapFD))
         let deadline = monotonicSeconds() + Double(config.bootTimeoutSeconds)
         while true {
             var p = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)

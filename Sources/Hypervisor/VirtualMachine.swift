@@ -18,6 +18,8 @@ public struct VMConfig: Sendable {
     public var binds: [(source: String, target: String)]
     public var bootTimeoutSeconds: Int
     public var debug: Bool
+    /// virtio-net devices, each backed by an open tap (the backend keeps the fd for the VM).
+    public var netDevices: [NetDevice] = []
 
     public static let shareTag = "kataShared"
 
@@ -28,6 +30,15 @@ public struct VMConfig: Sendable {
         self.kernelParams = kernelParams; self.stateDir = stateDir; self.sharedDir = sharedDir
         self.binds = binds; self.bootTimeoutSeconds = bootTimeoutSeconds; self.debug = debug
     }
+}
+
+/// A guest network device on a tap the keeper created in the container's network namespace.
+public struct NetDevice: Sendable, Equatable {
+    public var tapFD: Int32
+    /// The guest's MAC: the container interface's own, so the network sees the same host.
+    public var mac: [UInt8]
+    public init(tapFD: Int32, mac: [UInt8]) { self.tapFD = tapFD; self.mac = mac }
+    public var macText: String { mac.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":") }
 }
 
 public struct VMError: Error, CustomStringConvertible, Sendable {

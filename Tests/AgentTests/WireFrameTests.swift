@@ -235,6 +235,8 @@ final class RequestTests: XCTestCase {
         .createContainer(CreateContainer(id: "", config: [], rootfs: "", binds: [], stream: 0)),
         .createContainer(CreateContainer(id: "c2", config: [], rootfs: "/r", binds: [], stream: 1,
                                          preserved: [PreservedFD(.output), PreservedFD(.listener, family: 10, port: 8080)])),
+        .createContainer(CreateContainer(id: "net", config: [], rootfs: "/r", binds: [], stream: 1,
+                                         network: NetworkConfigTests.sample)),
         .startContainer,
         .signal(stream: 1, signal: 9, all: false),
         .signal(stream: UInt32.max, signal: 15, all: true),

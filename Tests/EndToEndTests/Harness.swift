@@ -23,8 +23,7 @@ struct Harness {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-system-x86_64") else {
             throw XCTSkip("qemu-system-x86_64 is not installed")
         }
-        for f in ["/usr/share/kata-runtime/vmlinux", "/usr/share/kata-runtime/kata-initrd.img"]
-        where !FileManager.default.fileExists(atPath: f) {
+        for f in guestImage where !FileManager.default.fileExists(atPath: f) {
             throw XCTSkip("guest image \(f) missing; run scripts/setup.sh")
         }
         guard FileManager.default.fileExists(atPath: "/bin/busybox") else { throw XCTSkip("busybox-static is not installed") }
@@ -120,24 +119,44 @@ struct Harness {
     @discardableResult
     /// The runtime's environment: ours without KATA_* overrides (another suite in this process
     /// may have set them), plus what the test asks for. KATA_CONFIG as the suite was started
-    /// with is kept: it points a private install's runtime at its own guest image.
+    /// with (a private install's configuration) is kept.
     static func environment(_ extra: [String: String] = [:]) -> [String: String] {
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("KATA_") }
-        if let c = suiteConfig { env["KATA_CONFIG"] = c }
+        if let c = startConfig { env["KATA_CONFIG"] = c }
         return env.merging(extra) { $1 }
     }
 
-    /// KATA_CONFIG when the first end-to-end test ran (suites that set it restore it afterwards).
-    static let suiteConfig = ProcessInfo.processInfo.environment["KATA_CONFIG"]
+    /// KATA_CONFIG from the environment this process started with (/proc/self/environ does not
+    /// see later setenv calls of other suites).
+    static let startConfig: String? = {
+        guard let d = FileManager.default.contents(atPath: "/proc/self/environ") else { return nil }
+        for entry in d.split(separator: 0) {
+            let s = String(decoding: entry, as: UTF8.self)
+            if s.hasPrefix("KATA_CONFIG=") { return String(s.dropFirst("KATA_CONFIG=".count)) }
+        }
+        return nil
+    }()
 
-    func runDetached(_ args: [String], name: String, cwd: String? = nil) throws -> Result {
+    /// The guest kernel and initrd the runtime will use: from KATA_CONFIG when given.
+    static var guestImage: [String] {
+        var files = ["kernel": "/usr/share/kata-runtime/vmlinux", "initrd": "/usr/share/kata-runtime/kata-initrd.img"]
+        if let c = startConfig, let text = try? String(contentsOfFile: c, encoding: .utf8) {
+            for line in text.split(separator: "\n") {
+                let kv = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                if kv.count == 2, files[kv[0]] != nil { files[kv[0]] = kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+            }
+        }
+        return [files["kernel"]!, files["initrd"]!]
+    }
+
+    func runDetached(_ args: [String], name: String, cwd: String? = nil, environment: [String: String] = [:]) throws -> Result {
         let outPath = work + "/\(name).out", errPath = work + "/\(name).err"
         FileManager.default.createFile(atPath: outPath, contents: nil)
         FileManager.default.createFile(atPath: errPath, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = ["--root", root] + args
-        p.environment = Self.environment()
+        p.environment = Self.environment(environment)
         if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
         p.standardOutput = FileHandle(forWritingAtPath: outPath)
         p.standardError = FileHandle(forWritingAtPath: errPath)
@@ -159,13 +178,13 @@ struct Harness {
         defer { close(dst) }
         var buf = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            let n = read(src, &buf, buf.count)
+            let n = Glibc.read(src, &buf, buf.count)
             if n < 0 && errno == EINTR { continue }
             if n < 0 { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
             if n == 0 { return }
             var off = 0
             while off < n {
-                let w = buf[off..<n].withUnsafeBytes { write(dst, $0.baseAddress, $0.count) }
+                let w = buf[off..<n].withUnsafeBytes { Glibc.write(dst, $0.baseAddress, $0.count) }
                 if w < 0 && errno == EINTR { continue }
                 if w < 0 { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
                 off += w

@@ -241,8 +241,9 @@ else fail "default network: eth0 with a bridge address" "rc=$RC out=$(tr '\n' '|
 cap d run --rm "${R[@]}" --privileged "$IMG" sh -c 'ip -o -4 addr show eth0'
 if [ "$RC" = 0 ] && grep -q 'inet 172\.17\.' <<<"$OUT"; then pass "default network, --privileged: eth0 has a 172.17 address"
 else fail "default network, --privileged: eth0 with a bridge address" "rc=$RC out=$(tr '\n' '|' <<<"$OUT")" "stderr: $ERR"; fi
+bridge_network_checks d "$NS" "-f"
 cap d run --rm "${R[@]}" --network host "$IMG" sh -c 'ip -o link | grep -v " lo:" | wc -l'
-note "--network host gives the VM's own network (${OUT:-?} non-lo links), never the host's: a VM cannot share the host's network namespace"
+note "--network host gives the container a network namespace of its own (${OUT:-?} non-lo links), never the host's: a VM cannot share the host's network"
 
 # ---------------------------------------------------------------- nothing left behind
 step "nothing left behind"
@@ -261,7 +262,8 @@ cmp -s "$TMP/host-runtime-runc.before" "$TMP/host-runtime-runc.after" && pass "n
 left=$(mounts_under "$TMP" | grep -v -x -e "$DATA" -e "$EXEC/netns/default")
 [ -z "$left" ] && pass "no mounts under the temp dir besides dockerd's own (data-root, netns/default)" || fail "no container mounts left" "$left"
 left=$(ls -A "$EXEC/netns" 2>/dev/null | grep -v -x default)
-[ -z "$left" ] && pass "no network namespace files left under exec-root/netns" || note "network namespace files left under exec-root/netns by failed runs" "$left"
+[ -z "$left" ] && pass "no network namespace files left under exec-root/netns" ||
+    note "network namespace files still under exec-root/netns: libnetwork removes them in a garbage collection every 60 s (runc too)" "$left"
 
 step "dockerd stops with a container running"
 cap d run -d --name e2e-last "${K[@]}" "$IMG" sleep 1000

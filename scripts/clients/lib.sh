@@ -57,7 +57,7 @@ vm_procs_under() {
     for p in /proc/[0-9]*; do
         comm=$(cat "$p/comm" 2>/dev/null) || continue
         case $comm in kata-runtime|qemu-system-x86|virtiofsd|containerd-shim*|conmon) ;; *) continue ;; esac
-        cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)
+        cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")  # 2> first: the process may be gone
         cwd=$(readlink "$p/cwd" 2>/dev/null)
         case "$cmd $cwd" in *"$dir"*) echo "${p#/proc/} $comm" ;; esac
     done
@@ -191,4 +191,56 @@ shared_security_checks() {
     cap "$C" run --rm "${K[@]}" --cap-add SYS_ADMIN --security-opt seccomp=unconfined "$IMG" sh -c "swapoff /nonexistent; $S"
     if [[ $ERR == *"No such file"* ]] && [[ $OUT == *"Seccomp: 0;"* ]]; then pass "--security-opt seccomp=unconfined: no filter, swapoff reaches the kernel"
     else fail "--security-opt seccomp=unconfined" "rc=$RC out=$OUT stderr: $ERR"; fi
+}
+
+# The default bridge network end to end, for both clients. $1: the client function (d or p),
+# $2: the engine's network namespace (the test's stand-in for the host), $3: the flags that
+# remove a running container at once. Uses K (runtime and ulimit flags) and IMG.
+bridge_network_checks() {
+    local C=$1 ns=$2 RMF=$3 ip gw i
+    local get='printf "GET / HTTP/1.0\r\n\r\n" | nc -w 5' hget='printf "GET / HTTP/1.0\r\n\r\n" | busybox nc -w 5'
+    cap "$C" run -d --name e2e-web "${K[@]}" -p 8080:80 "$IMG" sh -c 'mkdir -p /www && echo web-page > /www/index.html && exec httpd -f -p 80 -h /www'
+    [ "$RC" = 0 ] || { fail "default network: run -d -p 8080:80 httpd" "rc=$RC: $ERR"; return; }
+    ip=$("$C" inspect -f '{{.NetworkSettings.IPAddress}}' e2e-web 2>/dev/null)
+    gw=$("$C" inspect -f '{{.NetworkSettings.Gateway}}' e2e-web 2>/dev/null)
+    cap "$C" exec e2e-web ip -o -4 addr show eth0
+    if grep -q "inet $ip/" <<<"$OUT" && [ -n "$ip" ]; then pass "default network: eth0 has the address the engine reports ($ip)"
+    else fail "default network: eth0 has the engine's address" "engine says ${ip:-nothing}; inside: rc=$RC $OUT $ERR"; fi
+    cap "$C" exec e2e-web ip route
+    grep -q "default via $gw dev eth0" <<<"$OUT" && [ -n "$gw" ] && pass "default network: default route via the bridge ($gw)" ||
+        fail "default network: default route via the bridge" "gateway ${gw:-?}; routes: $(tr '\n' '|' <<<"$OUT") $ERR"
+    # The guest's eth0 has the identity of the engine's veth in the container's namespace.
+    local key host_eth0
+    key=$("$C" inspect -f '{{.NetworkSettings.SandboxKey}}' e2e-web 2>/dev/null)
+    host_eth0=$(nsenter --net="$key" ip -o link show eth0 2>&1)
+    cap "$C" exec e2e-web sh -c 'echo "$(cat /sys/class/net/eth0/mtu) $(cat /sys/class/net/eth0/address)"'
+    local want; want="$(sed -n 's/.* mtu \([0-9]*\) .*link\/ether \([0-9a-f:]*\) .*/\1 \2/p' <<<"$host_eth0")"
+    [ -n "$want" ] && [ "$OUT" = "$want" ] && pass "default network: eth0 has the veth's MTU and MAC ($want)" ||
+        fail "default network: eth0 has the veth's MTU and MAC" "veth: ${want:-$host_eth0}; guest: $OUT $ERR"
+    cap nsenter --net="$key" tc filter show dev eth0 ingress
+    grep -q "Egress Redirect to device tap0_kata" <<<"$OUT" && pass "default network: the veth's ingress is redirected to the VM's tap" ||
+        fail "default network: tc redirect on the veth" "rc=$RC $OUT $ERR"
+    cap "$C" exec e2e-web ping -c 1 -W 5 "$gw"
+    [ "$RC" = 0 ] && pass "default network: the container pings the bridge" || fail "default network: ping the bridge" "rc=$RC $OUT $ERR"
+    for ((i = 0; i < 20; i++)); do  # httpd may still be starting
+        cap ip netns exec "$ns" sh -c "$hget $ip 80"
+        grep -q web-page <<<"$OUT" && break; sleep 0.5
+    done
+    grep -q '^web-page$' <<<"$OUT" && pass "default network: the host side reaches the container's server ($ip:80)" ||
+        fail "default network: host side to the container" "rc=$RC $OUT $ERR"
+    cap "$C" run --rm "${K[@]}" "$IMG" sh -c "$get $ip 80"
+    grep -q '^web-page$' <<<"$OUT" && pass "default network: another kata container reaches it" ||
+        fail "default network: container to container" "rc=$RC $OUT $ERR"
+    local target
+    for target in 127.0.0.1 "$gw"; do
+        cap ip netns exec "$ns" sh -c "$hget $target 8080"
+        grep -q '^web-page$' <<<"$OUT" && pass "default network: published port $target:8080 reaches it" ||
+            fail "default network: published port $target:8080" "rc=$RC $OUT $ERR"
+    done
+    # Two VMs cannot share one namespace's interfaces: a clear refusal, not a half-connected container.
+    cap "$C" run --rm "${K[@]}" --network container:e2e-web "$IMG" true
+    if [ "$RC" != 0 ] && grep -q "already connected to another container's VM" <<<"$ERR"; then
+        note "--network container:X is refused: a network namespace cannot be shared between VMs" "$(tail -1 <<<"$ERR" | cut -c1-200)"
+    else fail "--network container:X is refused clearly" "rc=$RC $OUT $ERR"; fi
+    cap "$C" rm $RMF e2e-web
 }

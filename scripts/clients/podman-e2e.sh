@@ -2,6 +2,8 @@
 # End-to-end: podman (Debian's 4.3, through conmon) with kata-runtime, used as a user would.
 #
 #   scripts/clients/podman-e2e.sh          # KATA=/path/to/kata-runtime to test another binary
+#   (podman runs the runtime with a clean environment, so KATA_CONFIG does not reach it: to
+#   test a private configuration, make KATA a script that sets KATA_CONFIG and execs the binary)
 #
 # Every podman call gets a private --root/--runroot/--tmpdir/--network-config-dir under a
 # temporary directory and runs inside a private network namespace, so the netavark bridge,
@@ -219,8 +221,9 @@ cap p exec e2e-net sh -c 'ip -o -4 addr show eth0'
 if [ "$RC" = 0 ] && grep -q 'inet 10\.88\.' <<<"$OUT"; then pass "default network, --privileged: eth0 has a 10.88 address"
 else fail "default network, --privileged: eth0 with a bridge address" "podman says the container has $ip_podman; inside: rc=$RC $(tr '\n' '|' <<<"$OUT") $ERR"; fi
 cap p rm -f -t 0 e2e-net
+bridge_network_checks p "$NS" "-f -t 0"
 cap p run --rm "${R[@]}" "${U[@]}" --network host "$IMG" sh -c 'ip -o link | grep -v " lo:" | wc -l'
-note "--network host gives the VM's own network (${OUT:-?} non-lo links), never the host's: a VM cannot share the host's network namespace"
+note "--network host gives the container a network namespace of its own (${OUT:-?} non-lo links), never the host's: a VM cannot share the host's network"
 
 # ---------------------------------------------------------------- nothing left behind
 step "nothing left behind"

@@ -72,6 +72,12 @@ int kata_memfd(const char *name);
 // seccomp(SECCOMP_SET_MODE_FILTER, flags) with them, as runc does. -1 with errno on failure.
 int kata_seccomp_load(const struct sock_filter *insns, unsigned short count, unsigned int flags);
 
+// A NETLINK_ROUTE socket bound in the caller's network namespace (close-on-exec).
+int kata_netlink_route_socket(void);
+// Creates (or attaches to) the tap device `name` in the caller's network namespace:
+// IFF_TAP|IFF_NO_PI|IFF_VNET_HDR, not persistent, so it vanishes with its last fd.
+int kata_tap_open(const char *name);
+
 // fork + exec with the setup a VMM helper needs. Returns the child pid, or -errno
 // when exec (or any setup step) failed in the child; the parent learns that through
 // a close-on-exec pipe, so a failed spawn leaves no process behind.
