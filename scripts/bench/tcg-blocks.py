@@ -14,7 +14,7 @@ Counts blocks from the kernel's run_init_process to the end of the VM, split int
 user space; `--top N` lists the functions with the most blocks (needs the unstripped binary
 given with --symbols for user-space names). Needs root, the installed runtime and gcc.
 """
-import argparse, bisect, collections, os, re, shutil, socket, subprocess, sys, tempfile, time
+import argparse, bisect, collections, os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bundle import make_bundle  # noqa: E402
@@ -103,6 +103,8 @@ def main():
     ap.add_argument("--config", default=os.environ.get("KATA_CONFIG", "/etc/kata-runtime/configuration.toml"))
     ap.add_argument("--symbols", help="unstripped kata-runtime for user-space names")
     ap.add_argument("--top", type=int, default=0)
+    ap.add_argument("--runs", type=int, default=3, help="medians over this many runs of each (timer "
+                    "interrupts land differently each time: counts vary by a few hundred blocks)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root")
@@ -118,10 +120,6 @@ def main():
         cfg = os.path.join(work, "configuration.toml")
         open(cfg, "w").write(conf)
         env = dict(os.environ, KATA_CONFIG=cfg, KATA_HYPERVISOR="qemu")
-        r = subprocess.run([args.runtime, "--root", os.path.join(work, "root"), "run", "--bundle", bundle, "b"],
-                           env=env, stdin=subprocess.DEVNULL, capture_output=True)
-        if r.returncode != 0:
-            sys.exit(f"kata-runtime run failed ({r.returncode}): {r.stderr.decode().strip()}")
         # The bare boot: the same kernel and command line to an init that resets at once.
         src = os.path.join(work, "reset.c")
         open(src, "w").write("#include <sys/reboot.h>\nint main(void){reboot(RB_AUTOBOOT);return 0;}\n")
@@ -130,18 +128,29 @@ def main():
         subprocess.run(["gcc", "-static", "-O2", "-o", init, src], check=True)
         cpio = os.path.join(work, "reset.cpio")
         subprocess.run([os.path.join(HERE, "..", "guest", "build-initramfs.sh"), init, cpio], check=True)
-        argv = open(os.path.join(work, "argv"), "rb").read().rstrip(b"\0").decode().split("\0")
-        blog = os.path.join(work, "bare.log")
-        bare_boot(work, argv, cpio, blog)
         ktab = symbols([kernel] + ([args.symbols] if args.symbols else []))
-        kb, kf = count(klog, ktab)
-        bb, _ = count(blog, symbols([kernel, init]))
-        print(f"{'':6} {'kernel':>8} {'user':>8} {'total':>8}   translated blocks after run_init_process")
-        for name, b in (("kata", kb), ("bare", bb)):
-            print(f"{name:6} {b['kernel']:8d} {b['user']:8d} {b['kernel'] + b['user']:8d}")
-        extra = kb["kernel"] + kb["user"] - bb["kernel"] - bb["user"]
-        print(f"kata - bare = {extra} blocks")
-        if args.top:
+        btab = symbols([kernel, init])
+        blog = os.path.join(work, "bare.log")
+        runs = {"kata": [], "bare": []}
+        for i in range(args.runs):  # interleaved, as the other benchmarks
+            r = subprocess.run([args.runtime, "--root", os.path.join(work, "root"), "run", "--bundle", bundle, f"b{i}"],
+                               env=env, stdin=subprocess.DEVNULL, capture_output=True)
+            if r.returncode != 0:
+                sys.exit(f"kata-runtime run failed ({r.returncode}): {r.stderr.decode().strip()}")
+            kb, kf = count(klog, ktab)
+            runs["kata"].append(kb)
+            argv = open(os.path.join(work, "argv"), "rb").read().rstrip(b"\0").decode().split("\0")
+            bare_boot(work, argv, cpio, blog)
+            runs["bare"].append(count(blog, btab)[0])
+        med = {k: {s: statistics.median(b[s] for b in v) for s in ("kernel", "user")} for k, v in runs.items()}
+        print(f"{'':6} {'kernel':>8} {'user':>8} {'total':>8}   translated blocks after run_init_process, "
+              f"medians of {args.runs}")
+        for name in ("kata", "bare"):
+            b = med[name]
+            print(f"{name:6} {b['kernel']:8.0f} {b['user']:8.0f} {b['kernel'] + b['user']:8.0f}")
+        extra = med["kata"]["kernel"] + med["kata"]["user"] - med["bare"]["kernel"] - med["bare"]["user"]
+        print(f"kata - bare = {extra:.0f} blocks")
+        if args.top:  # of the last run
             for (space, name), n in kf.most_common(args.top):
                 print(f"{n:6d} {space:6} {name}")
     finally:
