@@ -95,6 +95,13 @@ final class NetworkTests: XCTestCase {
                 config["linux"] = linux
             }
             if let hooks { config["hooks"] = hooks }
+            // ping needs CAP_NET_RAW, as in docker's default set; without a capabilities
+            // object the container has none (runc's rule, applied in the guest).
+            if var process = config["process"] as? [String: Any] {
+                let caps = ["CAP_NET_RAW", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+                process["capabilities"] = ["bounding": caps, "effective": caps, "permitted": caps]
+                config["process"] = process
+            }
         }
         for t in Self.tools { try? FileManager.default.createSymbolicLink(atPath: b + "/rootfs/bin/" + t, withDestinationPath: "busybox") }
         return b
