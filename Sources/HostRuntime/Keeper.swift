@@ -121,23 +121,23 @@ public final class Keeper {
 
     func makeVM(shared: String, binds: [(source: String, target: String)]) throws(RuntimeError) -> VirtualMachine {
         let probe = Accelerator.probe()
-        // auto stays on QEMU until the built-in VMM has been seen booting a container on
-        // VT-x/AMD-V (it cannot be here: PVM); builtin is chosen explicitly.
-        let backend = config.hypervisor == "auto" ? "qemu" : config.hypervisor
+        // auto: the built-in VMM on VT-x/AMD-V with its KVM module, QEMU otherwise (PVM included).
+        let choice = BackendChoice.decide(configured: config.hypervisor, host: probe)
         var accel = config.accel
         if accel == "auto" { accel = probe.usable ? "kvm" : "tcg" }
         let vmc = VMConfig(kernel: config.kernel, initrd: config.initrd, vcpus: config.vcpus, memoryMiB: config.memoryMiB,
                            kernelParams: config.kernelParams.split(separator: " ").map(String.init),
                            stateDir: dir, sharedDir: shared, binds: binds,
                            bootTimeoutSeconds: config.bootTimeout, debug: log.debugEnabled)
-        if backend == "builtin" {
+        if choice.backend == .builtin {
             guard probe.kvmDevice else { throw RuntimeError("hypervisor builtin: /dev/kvm is missing or not accessible") }
             guard !probe.pvm else {
                 throw RuntimeError("hypervisor builtin: \(probe.reason), so a Linux guest cannot boot; use qemu (see kata-runtime check)")
             }
-            log.debug("hypervisor: built-in VMM")
+            log.debug("hypervisor: built-in VMM (\(choice.reason))")
             return BuiltinVM(config: vmc)
         }
+        log.debug("hypervisor: qemu, accelerator \(accel) (\(choice.reason))")
         return QEMU(config: vmc, qemuPath: config.qemuPath, virtiofsdPath: config.virtiofsdPath, accel: accel)
     }
 

@@ -31,9 +31,12 @@ public struct CPUIDTable: Sendable {
         for i in entries.indices where entries[i].function == function { body(&entries[i]) }
     }
 
-    /// Per-vCPU values: initial APIC id (leaf 1 EBX[31:24], x2APIC id in 0xb/0x1f EDX), the
-    /// logical-processor count in leaf 1, one thread per core and `vcpuCount` cores in leaf 4 and
-    /// 0xb, and the "running under a hypervisor" bit (leaf 1 ECX[31]) that Linux checks.
+    /// Per-vCPU values: initial APIC id (leaf 1 EBX[31:24], x2APIC id in 0xb/0x1f EDX, extended
+    /// APIC id in AMD's 0x8000001e EAX), the logical-processor count in leaf 1, one thread per
+    /// core and `vcpuCount` cores in one package (leaves 4, 0xb/0x1f, AMD's 0x80000008 ECX and
+    /// 0x8000001e), and the "running under a hypervisor" bit (leaf 1 ECX[31]) that Linux checks.
+    /// KVM_GET_SUPPORTED_CPUID passes the host's core count in 0x80000008 and zeroes 0x8000001e,
+    /// which on AMD made every vCPU report extended APIC id 0 ("APIC ID mismatch").
     public mutating func normalize(apicID: UInt32, vcpuCount: Int) {
         let count = UInt32(max(1, min(vcpuCount, 255)))
         update(1) { e in
@@ -44,6 +47,16 @@ public struct CPUIDTable: Sendable {
         update(4) { e in
             // EAX[31:26]: cores per package - 1; EAX[25:14]: threads sharing this cache - 1.
             e.eax = (e.eax & 0x3fff) | (min(count - 1, 63) << 26)
+        }
+        update(0x8000_0008) { e in
+            // ECX[7:0]: cores - 1 (NC); ECX[15:12]: APIC id bits for the core (ApicIdSize).
+            e.ecx = (e.ecx & ~0xf0ff) | (CPUIDTable.bits(for: count) << 12) | (count - 1)
+        }
+        update(0x8000_001e) { e in
+            e.eax = apicID                // extended APIC id
+            e.ebx = apicID & 0xff         // core id; EBX[15:8] = threads per core - 1 = 0
+            e.ecx = 0                     // node 0 of 1
+            e.edx = 0
         }
         for leaf: UInt32 in [0xb, 0x1f] {
             update(leaf) { e in
