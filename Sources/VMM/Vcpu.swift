@@ -51,14 +51,6 @@ public final class Vcpu: @unchecked Sendable {
         _ = try KvmError.check(ckvm_set_fpu_defaults(fd), "KVM_SET_FPU")
     }
 
-    /// Hands the guest what KVM supports (KVM_GET_SUPPORTED_CPUID), normalized for this vCPU.
-    public func setSupportedCPUID(from kvm: Kvm, vcpuCount: Int = 1, hiding features: [CPUFeature] = []) throws(KvmError) {
-        var table = try CPUIDTable.supported(by: kvm)
-        table.normalize(apicID: UInt32(id), vcpuCount: vcpuCount)
-        table.hide(features)
-        try table.apply(to: self)
-    }
-
     /// Guest-virtual to guest-physical through the current page tables; nil if unmapped.
     public func translate(_ linear: UInt64) -> UInt64? {
         var phys: UInt64 = 0

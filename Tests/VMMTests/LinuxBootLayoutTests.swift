@@ -205,7 +205,22 @@ final class LinuxBootLayoutTests: XCTestCase {
         XCTAssertEqual(t.entry(0xb, index: 1)!.ebx, 4)
         XCTAssertEqual(t.entry(0xb, index: 1)!.eax, 2)      // 2 bits of core id
         XCTAssertEqual(t.entry(0xb, index: 2)!.ecx, 2)      // invalid level
+        XCTAssertEqual(t.entries.filter { $0.function == 0xb }.count, 3)
+        // KVM 6.x returns leaf 0xb with subleaf 0 only (no core level): it is rebuilt whole.
+        var kvm6 = CPUIDTable(entries: [e(0, eax: 0xd), e(0xb, 0, indexed: true, ecx: 0x100)])
+        kvm6.normalize(apicID: 1, vcpuCount: 2)
+        XCTAssertEqual(kvm6.entries.filter { $0.function == 0xb }.map(\.index), [0, 1, 2])
+        XCTAssertEqual(kvm6.entry(0xb, index: 1)!.ecx, 0x201)   // core level, subleaf 1
+        XCTAssertEqual(kvm6.entry(0xb, index: 1)!.eax, 1)       // 1 bit of core id
+        XCTAssertEqual(kvm6.entry(0xb, index: 1)!.ebx, 2)
+        XCTAssertEqual(kvm6.entry(0xb, index: 2)!.edx, 1)       // x2APIC id on every subleaf
+        XCTAssertTrue(kvm6.entries.filter { $0.function == 0xb }.allSatisfy { $0.flags == 1 })
+        XCTAssertFalse(t.isSet(.tscDeadline))
+        t.offer(.tscDeadline)                               // emulated by KVM, not reported
+        XCTAssertTrue(t.isSet(.tscDeadline))
+        XCTAssertEqual(t.entry(1)!.ecx & 1, 1)
         t.hide(CPUFeature.unavailableToEmulator)
+        XCTAssertFalse(t.isSet(.tscDeadline))               // hidden again on PVM
         for f: CPUFeature in [.xsave, .rdrand, .popcnt, .smap, .smep] { XCTAssertFalse(t.isSet(f), f.name) }
         XCTAssertEqual(t.entry(1)!.ecx & 1, 1)              // sse3 untouched
         XCTAssertEqual(t.entry(7)!.ebx, 1 << 3)             // bmi1 untouched

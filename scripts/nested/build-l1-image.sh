@@ -9,7 +9,8 @@
 #   OUTPUT        the uncompressed newc cpio to write
 #   VCPUS         default_vcpus of the L1's kata-runtime configuration (default 1)
 # The L2 guest kernel is ${KATA_GUEST_KERNEL:-/usr/share/kata-runtime/vmlinux}, or the cached
-# build of scripts/guest/build-kernel.sh when that is missing. Needs root (mknod), cpio, busybox-static.
+# build of scripts/guest/build-kernel.sh when that is missing. KATA_L1_EXTRA=DIR copies DIR's
+# contents into the L1's /extra (debugging tools). Needs root (mknod), cpio, busybox-static.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 die() { echo "build-l1-image: $*" >&2; exit 1; }
@@ -36,6 +37,7 @@ cp "$HERE/l1-init.sh" "$STAGE/init"
 chmod 0755 "$STAGE/init"
 cp "$HERE/lib.sh" "$STAGE/nested/lib.sh"
 cp "$SCRIPT" "$STAGE/nested/test.sh"
+[ -z "${KATA_L1_EXTRA:-}" ] || cp -a "$KATA_L1_EXTRA" "$STAGE/extra"
 strip -o "$STAGE/usr/local/bin/kata-runtime" "$KATA" 2>/dev/null || cp "$KATA" "$STAGE/usr/local/bin/kata-runtime"
 "$HERE/../guest/build-initramfs.sh" "$STAGE/usr/local/bin/kata-runtime" "$STAGE/usr/share/kata-runtime/kata-initrd.img"
 cp "$GUEST_KERNEL" "$STAGE/usr/share/kata-runtime/vmlinux"

@@ -25,6 +25,7 @@ mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+dmesg -n 1   # keep L1 kernel messages (e.g. KVM's "unhandled WRMSR" of a probing guest) off the framed output
 echo "@@l1 up $(cut -d' ' -f1 /proc/uptime) s, $(nproc) cpu(s), kernel $(uname -r)"
 if [ -c /dev/kvm ]; then
     echo "@@l1 kvm $(grep -o -w -m1 -E 'svm|vmx' /proc/cpuinfo) $(ls /sys/module | grep -E '^kvm' | tr '\n' ' ')"

@@ -41,14 +41,26 @@ bundle() {
 EOF
 }
 
-# case NAME CMD...: runs CMD, framed by @@begin/@@end with its status and wall time.
+CASE_TIMEOUT=${CASE_TIMEOUT:-300}
+
+# case NAME CMD...: runs CMD (killed after CASE_TIMEOUT seconds), framed by @@begin/@@end with
+# its status and wall time. When it fails, the tail of every container's guest console follows
+# as "@@console ID" lines (the state directories of failed or killed runs keep console.log).
 case_() {
     name=$1; shift
     echo "@@begin $name"
     t0=$(now_ms)
-    "$@" 2>&1
+    # A child shell, so that CMD may be one of this file's functions (rt).
+    timeout -s KILL "$CASE_TIMEOUT" sh -c '. /nested/lib.sh; "$@"' case "$@" 2>&1
     st=$?
     echo "@@end $name status=$st ms=$(( $(now_ms) - t0 ))"
+    if [ "$st" != 0 ]; then
+        for log in "$ROOT"/*/console.log; do
+            [ -f "$log" ] || continue
+            id=$(basename "$(dirname "$log")")
+            tail -n "${CONSOLE_LINES:-60}" "$log" | sed "s/^/@@console $id: /"
+        done
+    fi
     return 0
 }
 
