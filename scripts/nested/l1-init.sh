@@ -32,7 +32,12 @@ if [ -c /dev/kvm ]; then
 else
     echo "@@l1 no /dev/kvm: $(dmesg | grep -i -E 'kvm|svm' | tail -3)"
 fi
+# A heartbeat: a harness that sees none for long knows the L1 itself stalled (docs/vmm.md).
+( while sleep 15; do echo "@@tick $(cut -d' ' -f1 /proc/uptime)"; done ) &
+tick=$!
 sh /nested/test.sh
-echo "@@l1 done status=$? at $(cut -d' ' -f1 /proc/uptime) s"
+status=$?
+kill "$tick"
+echo "@@l1 done status=$status at $(cut -d' ' -f1 /proc/uptime) s"
 sync
 reboot -f

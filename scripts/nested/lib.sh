@@ -1,9 +1,10 @@
 # Helpers for the scripts run inside the L1 guest (sourced by /nested/test.sh).
-# Output protocol, parsed by scripts/nested/run.sh users (Tests/VMMTests/NestedTests.swift):
+# Output protocol, parsed by scripts/nested/run.sh users (Tests/EndToEndTests/NestedVirtualizationTests.swift):
 #   @@begin NAME                 a case starts
 #   (the command's stdout and stderr, as is)
 #   @@end NAME status=N ms=M     it ended with exit status N after M milliseconds
 #   @@info KEY VALUE             a measurement or fact
+#   @@tick UPTIME                the L1's heartbeat (every 15 s, from its /init; anywhere)
 KATA=${KATA:-/usr/local/bin/kata-runtime}
 ROOT=${ROOT:-/run/kata-nested}
 
@@ -41,7 +42,7 @@ bundle() {
 EOF
 }
 
-CASE_TIMEOUT=${CASE_TIMEOUT:-300}
+CASE_TIMEOUT=${CASE_TIMEOUT:-240}
 
 # case NAME CMD...: runs CMD (killed after CASE_TIMEOUT seconds), framed by @@begin/@@end with
 # its status and wall time. When it fails, the tail of every container's guest console follows
@@ -69,3 +70,15 @@ rt() { "$KATA" --root "$ROOT" "$@"; }
 
 # console_of ID: the built-in VMM's console log of a container (for failures).
 console_of() { cat "$ROOT/$1/console.log" 2>/dev/null | tail -${2:-40}; }
+
+# leftovers: waits up to 10 s for kata-runtime processes to end (a keeper may still be tearing
+# its VM down), then prints "state=N processes=M" and the remaining processes, if any.
+leftovers() {
+    for i in $(seq 1 50); do
+        [ "$(ps -o pid,args | grep -c '[k]ata-runtime')" = 0 ] && break
+        sleep 0.2
+    done
+    echo "state=$(ls "$ROOT" | wc -l) processes=$(ps -o pid,args | grep -c '[k]ata-runtime')"
+    ps -o pid,ppid,stat,args | grep '[k]ata-runtime'
+    return 0
+}

@@ -10,7 +10,8 @@
 #              an L2 guest's XCR0 changes bypass L1's KVM; see docs/vmm.md)
 #   --timeout  kill QEMU after this long (default 1200); exit status 124 then
 # Environment: KATA_L1_KERNEL overrides the L1 kernel (vmlinux); KATA_L1_MONITOR=PATH adds a QEMU
-# monitor on that unix socket (to look at a hung L1: `info registers`).
+# monitor on that unix socket (to look at a hung L1: `info registers`); KATA_L1_ACCEL overrides
+# the -accel argument (default tcg).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 die() { echo "run-l1: $*" >&2; exit 1; }
@@ -42,6 +43,6 @@ APPEND="console=ttyS0 reboot=t panic=-1 tsc_early_khz=2000000 rdinit=/init 8250.
 MONITOR=()
 [ -z "${KATA_L1_MONITOR:-}" ] || MONITOR=(-monitor "unix:$KATA_L1_MONITOR,server,nowait")
 exec timeout --foreground -k 5 "$TIMEOUT" "$QEMU" \
-    -M microvm,acpi=off,pit=on,pic=on,rtc=on,x-option-roms=off -accel tcg -cpu "$CPU" \
+    -M microvm,acpi=off,pit=on,pic=on,rtc=on,x-option-roms=off -accel "${KATA_L1_ACCEL:-tcg}" -cpu "$CPU" \
     -m "$MEM" -smp "$SMP" -nodefaults -no-user-config -display none -no-reboot \
     -kernel "$KERNEL" -initrd "$IMAGE" -append "$APPEND" -serial stdio "${MONITOR[@]}"

@@ -31,3 +31,4 @@ done
 case_ state-after-kill sh -c "$KATA --root $ROOT state c-sleep | grep status"
 case_ delete rt delete c-sleep
 case_ list rt list
+case_ leftovers leftovers
