@@ -39,7 +39,7 @@ public struct LinuxBootLayout: Sendable, CustomStringConvertible {
 
 /// Loads Linux into a `MicroVM` and sets up the vCPUs: kernel segments, command line,
 /// initramfs at the top of low memory, e820 map, MP table, boot info (PVH start info or zero
-/// page), the boot vCPU's entry registers, and every vCPU's MSRs and LAPIC LINT0/LINT1.
+/// page), the boot vCPU's entry registers, and every vCPU's MSRs.
 public enum LinuxLoader {
     public static func load(_ config: LinuxBootConfig, into vm: MicroVM) throws(KvmError) -> LinuxBootLayout {
         let started = Clock.monotonic()
@@ -124,12 +124,9 @@ public enum LinuxLoader {
             layout.bootInfo = X86Layout.zeroPage
             try LinuxEntry.linux64(vm.vcpu, memory: memory, entry: layout.entry, bootParams: layout.bootInfo)
         }
-        // Every vCPU: MSRs survive INIT, and the LAPIC LINTs are what firmware leaves on each
-        // (the others' registers are set by the BSP's INIT/SIPI through the in-kernel LAPIC).
-        for v in vm.vcpus {
-            try BootMSRs.apply(to: v)
-            if vm.options.irqchip { try LocalAPIC.configureLINTs(v) }
-        }
+        // Every vCPU: MSRs survive INIT (the others' registers are set by the boot vCPU's
+        // INIT/SIPI through the in-kernel LAPIC; `MicroVM` already set every LAPIC's LINTs).
+        for v in vm.vcpus { try BootMSRs.apply(to: v) }
         layout.loadNanoseconds = Clock.monotonic() - started
         return layout
     }

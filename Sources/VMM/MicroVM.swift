@@ -94,6 +94,10 @@ public final class MicroVM {
         }
         self.vcpus = vcpus
         kicker = VcpuKicker(vcpus: vcpus)
+        // Every LAPIC as firmware leaves it (LINT0 ExtINT, LINT1 NMI), written once all vCPUs
+        // exist: KVM_SET_LAPIC also makes KVM rebuild its APIC-id map. Without it the map held
+        // only vCPU 0 and an INIT/SIPI to APIC id 1 went nowhere (found in the nested setup).
+        if options.irqchip { for v in vcpus { try LocalAPIC.configureLINTs(v) } }
 
         try portIO.insert(serial, base: UInt64(X86Ports.serial0), length: 8)
         try portIO.insert(i8042, base: UInt64(X86Ports.i8042Data), length: 5)

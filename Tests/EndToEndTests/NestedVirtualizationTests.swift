@@ -124,10 +124,10 @@ final class NestedVirtualizationTests: XCTestCase {
         XCTAssertEqual(r["leftovers"].output, "state=0 processes=0\n")
     }
 
-    /// Each runtime command in its own container, one vCPU (KATA_NESTED_TESTS=1; ~2 min here).
+    /// Each runtime command in its own container, one vCPU (KATA_NESTED_TESTS=1; ~1 min here).
     func testEveryCommandOnOneVCPU() throws {
         guard ProcessInfo.processInfo.environment["KATA_NESTED_TESTS"] != nil else {
-            throw XCTSkip("set KATA_NESTED_TESTS=1 for the longer nested runs (about 2 minutes each here)")
+            throw XCTSkip("set KATA_NESTED_TESTS=1 for the longer nested runs (about 30-60 s each here)")
         }
         let r = try runL1(script: "smoke.sh", vcpus: 1)
         XCTAssertTrue(r["env"].output.contains("Backend = \"builtin\""), r["env"].output)
@@ -144,7 +144,7 @@ final class NestedVirtualizationTests: XCTestCase {
     /// Four vCPUs in the container on a two-CPU L1 (KATA_NESTED_TESTS=1).
     func testFourVCPUsOnATwoCPUHost() throws {
         guard ProcessInfo.processInfo.environment["KATA_NESTED_TESTS"] != nil else {
-            throw XCTSkip("set KATA_NESTED_TESTS=1 for the longer nested runs (about 2 minutes each here)")
+            throw XCTSkip("set KATA_NESTED_TESTS=1 for the longer nested runs (about 30-60 s each here)")
         }
         let r = try runL1(script: "lifecycle.sh", vcpus: 4, l1CPUs: 2)
         XCTAssertEqual(r["run"].status, 3, r["run"].output)

@@ -41,6 +41,7 @@ rows = [dict((k, int(v)) for k, v in re.findall(r"(\w+)_ms=(\d+)", l)) for l in 
 up = re.search(r"^@@l1 up ([0-9.]+) s", open(console).read(), re.M)
 print(f"nested built-in VMM: {runs} runs of /bin/true, {vcpus} L2 vCPU(s), {l1cpus} L1 CPU(s); "
       f"L1 up after {up.group(1) if up else '?'} s (guest uptime), whole L1 session {end - start:.1f} s")
+print("  per run, VM start -> container created (s): " + " ".join(f"{r['created'] / 1000:.1f}" for r in rows))
 for key, what in [("connected", "VM start -> agent port open (guest kernel boot)"),
                   ("ready", "VM start -> guest agent ready"),
                   ("created", "VM start -> container created"),
