@@ -105,6 +105,14 @@ final class NestedVirtualizationTests: XCTestCase {
     /// `auto`, with two vCPUs each (one L1 boot, two L2 boots; about a minute here).
     func testContainersRunOnTheBuiltinVMMOverRealKVM() throws {
         let r = try runL1(script: "lifecycle.sh", vcpus: 2)
+        let check = r["check"]
+        XCTAssertEqual(check.status, 0, check.output)
+        for line in ["ok   cpu virtualization flags: svm present", "ok   KVM module: kvm_amd loaded", "ok   PVM: not in use",
+                     "ok   built-in VMM probe:", "no   qemu:",
+                     "backend: builtin VMM (auto: hardware virtualization: svm, kvm_amd loaded, /dev/kvm read/write)",
+                     "System is capable of running containers"] {
+            XCTAssertTrue(check.output.contains(line), "check lacks \"\(line)\":\n\(check.output)")
+        }
         let run = r["run"]
         XCTAssertEqual(run.status, 3, run.output)
         XCTAssertTrue(run.output.contains("hypervisor: built-in VMM (auto: hardware virtualization: svm, kvm_amd loaded"), run.output)

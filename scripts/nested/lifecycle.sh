@@ -4,6 +4,9 @@
 . /nested/lib.sh
 mkdir -p "$ROOT"
 
+# What check says here: svm, kvm_amd, the probe, and auto choosing the built-in VMM.
+case_ check rt check
+
 # Output, uname, the vCPU count and an exit status from one `run` (one L2 boot).
 bundle /b/run sh -c "echo hello from the built-in VMM; uname -r; nproc; exit 3"
 case_ run rt --debug run --bundle /b/run c-run
