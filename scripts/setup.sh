@@ -1,7 +1,8 @@
 #!/bin/bash
 # Installs everything kata-runtime needs on Debian 12 and builds it:
 #   apt packages, the static kata-runtime binary (-> /usr/local/bin), the guest kernel
-#   (cached by config hash) and the guest initramfs (-> /usr/share/kata-runtime), and the
+#   (cached by config hash) and the guest initramfs (-> /usr/share/kata-runtime), the L1 kernel
+#   of the nested built-in VMM test (cached only), and the
 #   configuration file (-> /etc/kata-runtime, kept if it already exists).
 # Re-running is fast when nothing changed. Must run as root.
 set -euo pipefail
@@ -44,6 +45,10 @@ install -D -m 0755 "$BIN" "$BIN_DIR/kata-runtime"
 
 log "guest kernel"
 KATA_SHARE="$SHARE" scripts/guest/build-kernel.sh >&2
+# The L1 kernel for the nested test of the built-in VMM (docs/vmm.md): KVM + KVM_AMD on top of
+# the guest config, in its own build directory, cached by config hash, installs nothing (~5 min).
+log "L1 kernel for nested validation"
+scripts/guest/build-kernel.sh --variant l1 >&2
 
 log "guest initramfs"
 mkdir -p "$SHARE"

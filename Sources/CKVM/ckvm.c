@@ -138,6 +138,13 @@ int ckvm_set_lapic(int vcpu_fd, const uint8_t regs[1024]) {
     return ioctl(vcpu_fd, KVM_SET_LAPIC, &s);
 }
 
+int ckvm_get_mp_state(int vcpu_fd, uint32_t *state) {
+    struct kvm_mp_state mp;
+    int r = ioctl(vcpu_fd, KVM_GET_MP_STATE, &mp);
+    if (r == 0) *state = mp.mp_state;
+    return r;
+}
+
 int ckvm_translate(int fd, uint64_t linear, uint64_t *physical, int *valid) {
     struct kvm_translation t;
     memset(&t, 0, sizeof t);

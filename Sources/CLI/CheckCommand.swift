@@ -28,8 +28,12 @@ enum CheckCommand {
         items.append(Item(name: "configuration", ok: true, detail: config.path ?? "built-in defaults", required: true))
 
         let accel = Accelerator.probe()
+        let choice = BackendChoice.decide(configured: config.hypervisor, host: accel)
+        let onQEMU = choice.backend == .qemu
         items.append(Item(name: "cpu virtualization flags", ok: accel.hardwareVirt,
-                          detail: accel.hardwareVirt ? "vmx/svm present" : "no vmx/svm in /proc/cpuinfo", required: false))
+                          detail: accel.virtFlag.map { "\($0) present" } ?? "no vmx/svm in /proc/cpuinfo", required: false))
+        items.append(Item(name: "KVM module", ok: accel.kvmModule != nil,
+                          detail: accel.kvmModule.map { "\($0) loaded" } ?? "neither kvm_intel nor kvm_amd loaded", required: false))
         items.append(Item(name: "/dev/kvm", ok: accel.kvmDevice, detail: accel.kvmDevice ? "read/write" : "missing or not accessible", required: false))
         items.append(Item(name: "PVM", ok: !accel.pvm, detail: accel.pvm ? "kvm_pvm is loaded: standard guest kernels run emulated instruction by instruction" : "not in use", required: false))
 
@@ -51,10 +55,12 @@ enum CheckCommand {
                               detail: r.text.hasPrefix(prefix) ? String(r.text.dropFirst(prefix.count)) : r.text, required: false))
         }
 
+        // QEMU and virtiofsd are only needed when QEMU is the backend.
         let qemu = access(config.qemuPath, X_OK) == 0
-        items.append(Item(name: "qemu", ok: qemu, detail: config.qemuPath, required: true))
+        items.append(Item(name: "qemu", ok: qemu, detail: config.qemuPath + (onQEMU || qemu ? "" : " (auto still needs it for containers with network interfaces)"),
+                          required: onQEMU))
         let vfsd = access(config.virtiofsdPath, X_OK) == 0
-        items.append(Item(name: "virtiofsd", ok: vfsd, detail: config.virtiofsdPath, required: true))
+        items.append(Item(name: "virtiofsd", ok: vfsd, detail: config.virtiofsdPath, required: onQEMU))
         for (name, path) in [("guest kernel", config.kernel), ("guest initramfs", config.initrd)] {
             items.append(Item(name: name, ok: access(path, R_OK) == 0, detail: path, required: true))
         }
@@ -64,16 +70,17 @@ enum CheckCommand {
         items.append(Item(name: "container networking", ok: net.ok,
                           detail: net.detail + (net.ok ? "" : "; containers with network interfaces cannot be created"), required: false))
 
-        // Containers need a backend that can boot our Linux guest: the built-in VMM cannot
-        // yet (issue 3), so today that is QEMU, with KVM when usable and TCG otherwise.
+        // The built-in VMM needs hardware virtualization: on PVM (or without /dev/kvm) a
+        // configured builtin cannot boot our guest; auto then picks QEMU with KVM or TCG.
         let backend: String
-        let builtinUsable = config.hypervisor == "builtin" && accel.kvmDevice && !accel.pvm
-        if config.hypervisor == "builtin" {
-            backend = builtinUsable ? "builtin VMM (configured; validated up to the kernel banner)" : "builtin VMM, unusable here: " + accel.reason
+        let builtinUsable = accel.kvmDevice && !accel.pvm
+        if choice.backend == .builtin {
+            backend = builtinUsable ? "builtin VMM (\(choice.reason))" : "builtin VMM, unusable here: " + accel.reason
         } else {
-            backend = "qemu, accelerator " + (config.accel == "auto" ? (accel.usable ? "kvm" : "tcg") : config.accel) + (accel.usable ? "" : " because " + accel.reason)
+            let kind = config.accel == "auto" ? (accel.usable ? "kvm" : "tcg") : config.accel
+            backend = "qemu, accelerator \(kind) (\(choice.reason))"
         }
-        let canCreate = items.allSatisfy { $0.ok || !$0.required } && (config.hypervisor != "builtin" || builtinUsable)
+        let canCreate = items.allSatisfy { $0.ok || !$0.required } && (onQEMU || builtinUsable)
         return emit(items, backend: backend, probe: probe, json: json, canCreate: canCreate)
     }
 

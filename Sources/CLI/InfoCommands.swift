@@ -48,14 +48,15 @@ enum InfoCommands {
     static func env(_ ctx: Context, json: Bool) throws(RuntimeError) -> String {
         let c = try ctx.configuration()
         let probe = Accelerator.probe()
-        let backend = c.hypervisor == "auto" ? (probe.usable ? "builtin" : "qemu") : c.hypervisor
+        let choice = BackendChoice.decide(configured: c.hypervisor, host: probe)
         let qemuVersion = ContainerCommands.capture([c.qemuPath, "--version"]).split(separator: "\n").first.map(String.init) ?? "not found"
         let kernelRelease = (try? Posix.readFile(c.kernel)) != nil ? releaseOf(kernel: c.kernel) : "missing"
         let sections: [(String, [(String, JSON)])] = [
             ("Runtime", [("Version", JSON(Version.number)), ("OCISpec", JSON(Version.specVersion)),
                          ("Path", JSON(Context.selfExecutable())), ("Root", JSON(ctx.root)),
                          ("Config", JSON(c.path ?? "built-in defaults (\(Configuration.defaultPath) not found)"))]),
-            ("Hypervisor", [("Backend", JSON(backend)), ("Configured", JSON(c.hypervisor)),
+            ("Hypervisor", [("Backend", JSON(choice.backend.rawValue)), ("BackendReason", JSON(choice.reason)),
+                            ("Configured", JSON(c.hypervisor)),
                             ("Accelerator", JSON(c.accel == "auto" ? (probe.usable ? "kvm" : "tcg") : c.accel)),
                             ("KVMUsable", JSON(probe.usable)), ("Reason", JSON(probe.reason)),
                             ("QEMU", JSON(c.qemuPath)), ("QEMUVersion", JSON(qemuVersion)), ("Virtiofsd", JSON(c.virtiofsdPath)),

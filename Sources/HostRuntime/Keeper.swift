@@ -161,10 +161,6 @@ public final class Keeper {
         }
     }
 
-    /// The configured backend, with "auto" resolved: it stays on QEMU until the built-in VMM has
-    /// been seen booting a container on VT-x/AMD-V (it cannot be here: PVM); builtin is chosen explicitly.
-    var backend: String { config.hypervisor == "auto" ? "qemu" : config.hypervisor }
-
     /// Finds the interfaces of our network namespace (the container's) and connects each to a
     /// tap for the VM. Returns what the guest needs to configure them.
     func connectNetwork() throws(RuntimeError) -> NetworkConfig {
@@ -180,7 +176,7 @@ public final class Keeper {
         for w in scan.skipped { log.warning(w) }
         guard !scan.links.isEmpty else { return NetworkConfig() }
         let names = scan.links.map(\.name).joined(separator: ", ")
-        if backend == "builtin" {
+        if config.hypervisor == "builtin" {
             throw RuntimeError("hypervisor builtin has no virtio-net device yet, and the container's network namespace has \(names); "
                                + "use hypervisor qemu, or give the container no network interfaces")
         }
@@ -194,6 +190,9 @@ public final class Keeper {
 
     func makeVM(shared: String, binds: [(source: String, target: String)], netDevices: [NetDevice]) throws(RuntimeError) -> VirtualMachine {
         let probe = Accelerator.probe()
+        // auto: the built-in VMM on VT-x/AMD-V with its KVM module, QEMU otherwise (PVM included),
+        // and QEMU for a container with network interfaces (the built-in VMM has no virtio-net yet).
+        let choice = BackendChoice.decide(configured: config.hypervisor, host: probe, needsNetwork: !netDevices.isEmpty)
         var accel = config.accel
         if accel == "auto" { accel = probe.usable ? "kvm" : "tcg" }
         var vmc = VMConfig(kernel: config.kernel, initrd: config.initrd, vcpus: config.vcpus, memoryMiB: config.memoryMiB,
@@ -201,14 +200,15 @@ public final class Keeper {
                            stateDir: dir, sharedDir: shared, binds: binds,
                            bootTimeoutSeconds: config.bootTimeout, debug: log.debugEnabled)
         vmc.netDevices = netDevices
-        if backend == "builtin" {
+        if choice.backend == .builtin {
             guard probe.kvmDevice else { throw RuntimeError("hypervisor builtin: /dev/kvm is missing or not accessible") }
             guard !probe.pvm else {
                 throw RuntimeError("hypervisor builtin: \(probe.reason), so a Linux guest cannot boot; use qemu (see kata-runtime check)")
             }
-            log.debug("hypervisor: built-in VMM")
+            log.debug("hypervisor: built-in VMM (\(choice.reason))")
             return BuiltinVM(config: vmc)
         }
+        log.debug("hypervisor: qemu, accelerator \(accel) (\(choice.reason))")
         return QEMU(config: vmc, qemuPath: config.qemuPath, virtiofsdPath: config.virtiofsdPath, accel: accel)
     }
 

@@ -31,9 +31,12 @@ public struct CPUIDTable: Sendable {
         for i in entries.indices where entries[i].function == function { body(&entries[i]) }
     }
 
-    /// Per-vCPU values: initial APIC id (leaf 1 EBX[31:24], x2APIC id in 0xb/0x1f EDX), the
-    /// logical-processor count in leaf 1, one thread per core and `vcpuCount` cores in leaf 4 and
-    /// 0xb, and the "running under a hypervisor" bit (leaf 1 ECX[31]) that Linux checks.
+    /// Per-vCPU values: initial APIC id (leaf 1 EBX[31:24], x2APIC id in 0xb/0x1f EDX, extended
+    /// APIC id in AMD's 0x8000001e EAX), the logical-processor count in leaf 1, one thread per
+    /// core and `vcpuCount` cores in one package (leaves 4, 0xb/0x1f, AMD's 0x80000008 ECX and
+    /// 0x8000001e), and the "running under a hypervisor" bit (leaf 1 ECX[31]) that Linux checks.
+    /// KVM_GET_SUPPORTED_CPUID passes the host's core count in 0x80000008 and zeroes 0x8000001e,
+    /// which on AMD made every vCPU report extended APIC id 0 ("APIC ID mismatch").
     public mutating func normalize(apicID: UInt32, vcpuCount: Int) {
         let count = UInt32(max(1, min(vcpuCount, 255)))
         update(1) { e in
@@ -45,15 +48,39 @@ public struct CPUIDTable: Sendable {
             // EAX[31:26]: cores per package - 1; EAX[25:14]: threads sharing this cache - 1.
             e.eax = (e.eax & 0x3fff) | (min(count - 1, 63) << 26)
         }
-        for leaf: UInt32 in [0xb, 0x1f] {
-            update(leaf) { e in
-                e.edx = apicID
-                switch e.index {
-                case 0: e.eax = 0; e.ebx = 1; e.ecx = (1 << 8) | e.index          // SMT level: 1 thread
-                case 1: e.eax = CPUIDTable.bits(for: count); e.ebx = count; e.ecx = (2 << 8) | e.index
-                default: e.eax = 0; e.ebx = 0; e.ecx = e.index                     // invalid level
-                }
-            }
+        update(0x8000_0008) { e in
+            // ECX[7:0]: cores - 1 (NC); ECX[15:12]: APIC id bits for the core (ApicIdSize).
+            e.ecx = (e.ecx & ~0xf0ff) | (CPUIDTable.bits(for: count) << 12) | (count - 1)
+        }
+        update(0x8000_001e) { e in
+            e.eax = apicID                // extended APIC id
+            e.ebx = apicID & 0xff         // core id; EBX[15:8] = threads per core - 1 = 0
+            e.ecx = 0                     // node 0 of 1
+            e.edx = 0
+        }
+        // Leaves 0xb/0x1f are rebuilt, not patched: KVM (6.x) returns only their subleaf 0, with
+        // no core level, and a guest given that puts every vCPU in a package of its own.
+        for leaf: UInt32 in [0xb, 0x1f] where entries.contains(where: { $0.function == leaf }) {
+            entries.removeAll { $0.function == leaf }
+            entries += CPUIDTable.extendedTopology(leaf: leaf, apicID: apicID, cpus: count)
+        }
+    }
+
+    /// Leaf 0xb/0x1f for `cpus` single-thread cores in one package: subleaf 0 the SMT level
+    /// (1 thread), subleaf 1 the core level (`cpus`, shift = bits of the core id), subleaf 2 the
+    /// terminating invalid level; EDX is the x2APIC id throughout.
+    static func extendedTopology(leaf: UInt32, apicID: UInt32, cpus: UInt32) -> [kvm_cpuid_entry2] {
+        let levels: [(eax: UInt32, ebx: UInt32, type: UInt32)] = [(0, 1, 1), (bits(for: cpus), cpus, 2), (0, 0, 0)]
+        return levels.enumerated().map { i, l in
+            var e = kvm_cpuid_entry2()
+            e.function = leaf
+            e.index = UInt32(i)
+            e.flags = UInt32(KVM_CPUID_FLAG_SIGNIFCANT_INDEX)
+            e.eax = l.eax
+            e.ebx = l.ebx
+            e.ecx = (l.type << 8) | UInt32(i)
+            e.edx = apicID
+            return e
         }
     }
 
@@ -61,6 +88,20 @@ public struct CPUIDTable: Sendable {
         var b: UInt32 = 0
         while (1 << b) < count { b += 1 }
         return b
+    }
+
+    /// Sets the bit of `feature` in its leaf (which must be in the table), for features KVM
+    /// emulates but does not report as supported (the TSC-deadline timer).
+    public mutating func offer(_ f: CPUFeature) {
+        for i in entries.indices where entries[i].function == f.leaf && entries[i].index == f.subleaf {
+            let bit = UInt32(1) << f.bit
+            switch f.register {
+            case .eax: entries[i].eax |= bit
+            case .ebx: entries[i].ebx |= bit
+            case .ecx: entries[i].ecx |= bit
+            case .edx: entries[i].edx |= bit
+            }
+        }
     }
 
     /// Clears the CPUID bits of `features`, so the guest never uses them.

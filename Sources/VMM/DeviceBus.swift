@@ -14,10 +14,22 @@ public class DeviceBus {
     }
 
     public let name: String
+    /// Fixed before the vCPUs run; lookups from several vCPU threads only read it.
     public private(set) var mappings: [Mapping] = []
-    public private(set) var unclaimedAccesses = 0
+    let statsLock = DeviceLock()
+    var unclaimed = 0
+    var lastUnclaimedAddress: UInt64?
+    /// Accesses no device claimed (any vCPU thread).
+    public var unclaimedAccesses: Int { statsLock.withLock { unclaimed } }
     /// The last unclaimed address, for debugging guests.
-    public private(set) var lastUnclaimed: UInt64?
+    public var lastUnclaimed: UInt64? { statsLock.withLock { lastUnclaimedAddress } }
+
+    func countUnclaimed(_ address: UInt64) {
+        statsLock.withLock {
+            unclaimed += 1
+            lastUnclaimedAddress = address
+        }
+    }
 
     public init(name: String) { self.name = name }
 
@@ -48,8 +60,7 @@ public class DeviceBus {
     public func read(_ address: UInt64, into data: UnsafeMutableRawBufferPointer) -> Bool {
         guard let m = lookup(address) else {
             for i in data.indices { data[i] = 0xff }
-            unclaimedAccesses += 1
-            lastUnclaimed = address
+            countUnclaimed(address)
             return false
         }
         m.device.read(offset: address - m.base, into: data)
@@ -59,8 +70,7 @@ public class DeviceBus {
     @discardableResult
     public func write(_ address: UInt64, from data: UnsafeRawBufferPointer) -> Bool {
         guard let m = lookup(address) else {
-            unclaimedAccesses += 1
-            lastUnclaimed = address
+            countUnclaimed(address)
             return false
         }
         m.device.write(offset: address - m.base, from: data)

@@ -17,6 +17,8 @@ public struct KvmCapability: Sendable, Hashable, CustomStringConvertible {
     public static let ioeventfd = KvmCapability(name: "KVM_CAP_IOEVENTFD", number: KVM_CAP_IOEVENTFD)
     public static let extCPUID = KvmCapability(name: "KVM_CAP_EXT_CPUID", number: KVM_CAP_EXT_CPUID)
     public static let immediateExit = KvmCapability(name: "KVM_CAP_IMMEDIATE_EXIT", number: KVM_CAP_IMMEDIATE_EXIT)
+    /// The in-kernel LAPIC emulates the TSC-deadline timer mode (CPUID leaf 1 ECX[24] is ours to set).
+    public static let tscDeadlineTimer = KvmCapability(name: "KVM_CAP_TSC_DEADLINE_TIMER", number: KVM_CAP_TSC_DEADLINE_TIMER)
     public static let setIdentityMapAddr = KvmCapability(name: "KVM_CAP_SET_IDENTITY_MAP_ADDR",
                                                           number: KVM_CAP_SET_IDENTITY_MAP_ADDR)
 

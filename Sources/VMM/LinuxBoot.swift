@@ -37,9 +37,9 @@ public struct LinuxBootLayout: Sendable, CustomStringConvertible {
     }
 }
 
-/// Loads Linux into a `MicroVM` and sets up the boot vCPU: kernel segments, command line,
+/// Loads Linux into a `MicroVM` and sets up the vCPUs: kernel segments, command line,
 /// initramfs at the top of low memory, e820 map, MP table, boot info (PVH start info or zero
-/// page), MSRs, LAPIC LINT0/LINT1 and the entry registers.
+/// page), the boot vCPU's entry registers, and every vCPU's MSRs.
 public enum LinuxLoader {
     public static func load(_ config: LinuxBootConfig, into vm: MicroVM) throws(KvmError) -> LinuxBootLayout {
         let started = Clock.monotonic()
@@ -124,8 +124,9 @@ public enum LinuxLoader {
             layout.bootInfo = X86Layout.zeroPage
             try LinuxEntry.linux64(vm.vcpu, memory: memory, entry: layout.entry, bootParams: layout.bootInfo)
         }
-        try BootMSRs.apply(to: vm.vcpu)
-        if vm.options.irqchip { try LocalAPIC.configureLINTs(vm.vcpu) }
+        // Every vCPU: MSRs survive INIT (the others' registers are set by the boot vCPU's
+        // INIT/SIPI through the in-kernel LAPIC; `MicroVM` already set every LAPIC's LINTs).
+        for v in vm.vcpus { try BootMSRs.apply(to: v) }
         layout.loadNanoseconds = Clock.monotonic() - started
         return layout
     }

@@ -2,9 +2,11 @@
 import Glibc
 #endif
 import CKVM
+import Synchronization
 
-/// One VM with one vCPU, run on the calling thread: guest memory at 0, the legacy devices
-/// (serial 0x3f8, i8042, debug-exit port), virtio-mmio devices in the MMIO gap, and the exit loop.
+/// One VM: guest memory at 0, the legacy devices (serial 0x3f8, i8042, debug-exit port),
+/// virtio-mmio devices in the MMIO gap, and the exit loop. vCPU 0 (the boot processor) runs on
+/// the thread that calls `run`; each further vCPU on a thread of its own, started by `run`.
 public final class MicroVM {
     public struct Options {
         public var memorySize: Int = 4 << 20
@@ -16,7 +18,9 @@ public final class MicroVM {
         public var cpuid = true
         /// CPUID features hidden from the guest (see `CPUFeature.unavailableToEmulator`).
         public var hiddenCPUFeatures: [CPUFeature] = []
-        /// vCPUs the guest is told about (CPUID topology, MP table). Only vCPU 0 runs for now.
+        /// vCPUs, one thread each (APIC ids 0..<n; CPUID topology and MP table to match). The
+        /// others wait for the boot processor's INIT/SIPI in the in-kernel LAPIC, so more than
+        /// one needs `irqchip`.
         public var vcpuCount = 1
         public init() {}
     }
@@ -24,7 +28,10 @@ public final class MicroVM {
     public let kvm: Kvm
     public let vm: KvmVM
     public let memory: GuestMemory
-    public let vcpu: Vcpu
+    /// All vCPUs; `vcpus[i].id == i`.
+    public let vcpus: [Vcpu]
+    /// The boot processor.
+    public var vcpu: Vcpu { vcpus[0] }
     public let portIO = PortIOBus()
     public let mmio = MMIOBus()
     public let serial = Serial8250()
@@ -32,10 +39,13 @@ public final class MicroVM {
     public let debugExit = DebugExitPort()
     public let options: Options
     public private(set) var virtioDevices: [(transport: VirtioMMIOTransport, base: UInt64, irq: UInt32)] = []
-    /// Exits handled by the last `run`, and when the first one arrived (monotonic ns).
+    /// Exits of the boot vCPU in the last `run`, and when its first one arrived (monotonic ns).
     public private(set) var exitCount = 0
     public private(set) var firstExitAt: UInt64?
-    var stopRequest: VMStop?
+    /// Why the current `run` ends; the first vCPU or device to end it wins.
+    let runEnd = RunEnd()
+    /// Serialises the legacy port-I/O devices (serial, i8042, debug port) between vCPU threads.
+    let portLock = DeviceLock()
     /// Thread-safe: `kicker.requestStop()` ends a `run` in progress with `.stopped`.
     public let kicker: VcpuKicker
     /// The device I/O thread, once `startIOThread()` has run.
@@ -51,6 +61,12 @@ public final class MicroVM {
         if options.pit { needed += [.pit2] }
         if options.cpuid { needed += [.extCPUID] }
         try kvm.requireCapabilities(needed)
+        guard (1...MPTable.maxCPUs).contains(options.vcpuCount) else {
+            throw .invalidConfiguration("\(options.vcpuCount) vCPUs (1...\(MPTable.maxCPUs))")
+        }
+        guard options.vcpuCount == 1 || options.irqchip else {
+            throw .invalidConfiguration("several vCPUs need the in-kernel irqchip (INIT/SIPI)")
+        }
         self.kvm = kvm
         vm = try kvm.createVM()
         // Memory first: the first memslot change after KVM_CREATE_IRQCHIP waits for an SRCU
@@ -60,17 +76,34 @@ public final class MicroVM {
         try vm.setTSSAddress()
         if options.irqchip { try vm.createIRQChip() }
         if options.pit { try vm.createPIT2() }
-        vcpu = try vm.createVcpu(id: 0)
-        if options.cpuid {
-            try vcpu.setSupportedCPUID(from: kvm, vcpuCount: options.vcpuCount, hiding: options.hiddenCPUFeatures)
+        var vcpus: [Vcpu] = []
+        let supported = options.cpuid ? try CPUIDTable.supported(by: kvm) : nil
+        // KVM_GET_SUPPORTED_CPUID leaves the TSC-deadline bit to user space. Offering it spares
+        // the guest the LAPIC timer calibration against the PIT (~10 PIT ticks per boot), as
+        // QEMU and Firecracker do; it needs the in-kernel LAPIC.
+        let tscDeadline = options.irqchip && kvm.has(.tscDeadlineTimer)
+        for id in 0..<options.vcpuCount {
+            let v = try vm.createVcpu(id: id)
+            if var table = supported {
+                table.normalize(apicID: UInt32(id), vcpuCount: options.vcpuCount)
+                if tscDeadline { table.offer(.tscDeadline) }
+                table.hide(options.hiddenCPUFeatures)
+                try table.apply(to: v)
+            }
+            vcpus.append(v)
         }
-        kicker = VcpuKicker(vcpu: vcpu)
+        self.vcpus = vcpus
+        kicker = VcpuKicker(vcpus: vcpus)
+        // Every LAPIC as firmware leaves it (LINT0 ExtINT, LINT1 NMI), written once all vCPUs
+        // exist: KVM_SET_LAPIC also makes KVM rebuild its APIC-id map. Without it the map held
+        // only vCPU 0 and an INIT/SIPI to APIC id 1 went nowhere (found in the nested setup).
+        if options.irqchip { for v in vcpus { try LocalAPIC.configureLINTs(v) } }
 
         try portIO.insert(serial, base: UInt64(X86Ports.serial0), length: 8)
         try portIO.insert(i8042, base: UInt64(X86Ports.i8042Data), length: 5)
         try portIO.insert(debugExit, base: UInt64(X86Ports.debugExit), length: 1)
-        i8042.onReset = { [unowned self] in stopRequest = .reset }
-        debugExit.onExit = { [unowned self] v in stopRequest = .debugExit(status: v) }
+        i8042.onReset = { [unowned self] in endRun(.reset) }
+        debugExit.onExit = { [unowned self] v in endRun(.debugExit(status: v)) }
         if options.irqchip {
             serial.onInterrupt = { [unowned self] in try? vm.pulseIRQ(X86Ports.serial0IRQ) }
         }
@@ -150,36 +183,74 @@ public final class MicroVM {
         virtioDevices.map { VirtioMMIOTransport.kernelParameter(base: $0.base, irq: $0.irq) }
     }
 
-    /// Runs the vCPU on this thread until the guest stops or `timeoutNanoseconds` pass.
+    /// Runs the VM until the guest stops it or `timeoutNanoseconds` pass: vCPU 0 on this thread,
+    /// the others on threads started here and joined before returning. The first vCPU (or
+    /// device) that ends the VM decides the result; the others are kicked out of KVM_RUN.
     public func run(timeoutNanoseconds: UInt64 = 5_000_000_000) throws(KvmError) -> VMStop {
         _ = try KvmError.check(ckvm_install_kick_handler(), "install vCPU kick signal handler")
         var timer: timer_t? = nil
         _ = try KvmError.check(ckvm_thread_timer_start(&timer, timeoutNanoseconds, 10_000_000), "timer_create")
         defer { if let timer { ckvm_thread_timer_stop(timer) } }
         let deadline = Clock.monotonic() + timeoutNanoseconds
-        stopRequest = nil
+        runEnd.reset()
         exitCount = 0
         firstExitAt = nil
-        kicker.enter()
-        defer { kicker.leave() }
+        var others: [NativeThread] = []
+        defer {
+            if !others.isEmpty {
+                endRun(.stopped(nil))   // no-op when a vCPU already ended the run
+                for t in others { t.join() }
+            }
+        }
+        for index in vcpus.indices.dropFirst() {
+            others.append(try NativeThread(name: "vmm-vcpu\(index)") { [self] in
+                do throws(KvmError) {
+                    _ = try KvmError.check(ckvm_install_kick_handler(), "unblock the vCPU kick signal")
+                    try runLoop(index, deadline: nil)
+                } catch {
+                    endRun(.vcpuFailed(vcpu: index, error: error.description))
+                }
+            })
+        }
+        do { try runLoop(0, deadline: deadline) } catch {
+            endRun(.vcpuFailed(vcpu: 0, error: error.description))
+            throw error
+        }
+        return runEnd.stop ?? .stopped(nil)
+    }
+
+    /// Records why the VM stops (first caller wins) and kicks every vCPU out of KVM_RUN.
+    func endRun(_ stop: VMStop) {
+        if runEnd.finish(stop) { kicker.kickAll() }
+    }
+
+    /// One vCPU's exit loop; returns when the run ends (by this vCPU, another, or the host).
+    func runLoop(_ index: Int, deadline: UInt64?) throws(KvmError) {
+        let vcpu = vcpus[index]
+        kicker.enter(index)
+        defer { kicker.leave(index) }
         while true {
-            if kicker.stopRequested { return .stopped(try? VcpuSnapshot(vcpu)) }
+            if kicker.stopRequested { return endRun(.stopped(try? VcpuSnapshot(vcpu))) }
+            if runEnd.isEnding { return }
             let exit = try vcpu.runOnce()
-            if firstExitAt == nil { firstExitAt = Clock.monotonic() }
-            exitCount += 1
-            if let stop = try handle(exit, deadline: deadline) { return stop }
-            if let stop = stopRequest { return stop }
+            if index == 0 {
+                if firstExitAt == nil { firstExitAt = Clock.monotonic() }
+                exitCount += 1
+            }
+            if let stop = try handle(exit, vcpu: vcpu, deadline: deadline) { return endRun(stop) }
         }
     }
 
-    func handle(_ exit: VcpuExit, deadline: UInt64) throws(KvmError) -> VMStop? {
+    func handle(_ exit: VcpuExit, vcpu: Vcpu, deadline: UInt64?) throws(KvmError) -> VMStop? {
         switch exit {
         case .io(let port, let size, let count, let isWrite, let data):
-            for i in 0..<count {
-                let p = data + i * size
-                if isWrite { portIO.write(UInt64(port), from: UnsafeRawBufferPointer(start: p, count: size)) }
-                else { portIO.read(UInt64(port), into: UnsafeMutableRawBufferPointer(start: p, count: size)) }
-                if stopRequest != nil { break }
+            portLock.withLock {
+                for i in 0..<count {
+                    let p = data + i * size
+                    if isWrite { portIO.write(UInt64(port), from: UnsafeRawBufferPointer(start: p, count: size)) }
+                    else { portIO.read(UInt64(port), into: UnsafeMutableRawBufferPointer(start: p, count: size)) }
+                    if runEnd.isEnding { break }
+                }
             }
             return nil
         case .mmio(let address, let length, let isWrite, let data):
@@ -188,7 +259,8 @@ public final class MicroVM {
             return nil
         case .interrupted:
             if kicker.stopRequested { return .stopped(try? VcpuSnapshot(vcpu)) }
-            return Clock.monotonic() >= deadline ? .timeout(try? VcpuSnapshot(vcpu)) : nil
+            if let deadline, Clock.monotonic() >= deadline { return .timeout(try? VcpuSnapshot(vcpu)) }
+            return nil
         case .hlt: return .halted(try? VcpuSnapshot(vcpu))
         case .shutdown: return .shutdown(try? VcpuSnapshot(vcpu))
         case .systemEvent(let type, _):
@@ -197,6 +269,34 @@ public final class MicroVM {
             return .internalError(InternalErrorReport(suberror: sub, data: data, vcpu: vcpu, memory: memory))
         case .failEntry(let reason): return .failEntry(reason: reason, try? VcpuSnapshot(vcpu))
         case .other(let reason): return .unhandledExit(reason: reason, try? VcpuSnapshot(vcpu))
+        }
+    }
+}
+
+/// The shared end of one `MicroVM.run`: the first stop recorded wins; `isEnding` tells every
+/// vCPU loop to return.
+final class RunEnd: @unchecked Sendable {
+    let lock = DeviceLock()
+    let ending = Atomic<Bool>(false)
+    private var first: VMStop?
+
+    var isEnding: Bool { ending.load(ordering: .acquiring) }
+    var stop: VMStop? { lock.withLock { first } }
+
+    /// Records `stop` unless one is already recorded; true if this call ended the run.
+    func finish(_ stop: VMStop) -> Bool {
+        lock.withLock {
+            guard first == nil else { return false }
+            first = stop
+            ending.store(true, ordering: .releasing)
+            return true
+        }
+    }
+
+    func reset() {
+        lock.withLock {
+            first = nil
+            ending.store(false, ordering: .releasing)
         }
     }
 }

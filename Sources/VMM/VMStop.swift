@@ -17,6 +17,8 @@ public enum VMStop: Sendable, CustomStringConvertible {
     /// Another thread called `MicroVM.kicker.requestStop()`.
     case stopped(VcpuSnapshot?)
     case unhandledExit(reason: UInt32, VcpuSnapshot?)
+    /// KVM_RUN (or the setup of a vCPU thread) failed on vCPU `vcpu`.
+    case vcpuFailed(vcpu: Int, error: String)
 
     /// A clean end: the guest said it was done or asked to reboot.
     public var isClean: Bool {
@@ -39,6 +41,7 @@ public enum VMStop: Sendable, CustomStringConvertible {
         case .timeout(let s): return "guest still running at the time limit" + regs(s)
         case .stopped(let s): return "stopped by the host" + regs(s)
         case .unhandledExit(let r, let s): return "unhandled KVM exit reason \(r)" + regs(s)
+        case .vcpuFailed(let v, let e): return "vCPU \(v) failed: \(e)"
         }
     }
 }

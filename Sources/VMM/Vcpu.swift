@@ -51,12 +51,19 @@ public final class Vcpu: @unchecked Sendable {
         _ = try KvmError.check(ckvm_set_fpu_defaults(fd), "KVM_SET_FPU")
     }
 
-    /// Hands the guest what KVM supports (KVM_GET_SUPPORTED_CPUID), normalized for this vCPU.
-    public func setSupportedCPUID(from kvm: Kvm, vcpuCount: Int = 1, hiding features: [CPUFeature] = []) throws(KvmError) {
-        var table = try CPUIDTable.supported(by: kvm)
-        table.normalize(apicID: UInt32(id), vcpuCount: vcpuCount)
-        table.hide(features)
-        try table.apply(to: self)
+    /// KVM_GET_MP_STATE: whether the vCPU runs, waits for INIT or SIPI, or is halted (for reports
+    /// about vCPUs other than the boot one).
+    public func multiprocessingState() throws(KvmError) -> String {
+        var state: UInt32 = 0
+        _ = try KvmError.check(ckvm_get_mp_state(fd, &state), "KVM_GET_MP_STATE")
+        switch Int32(state) {
+        case KVM_MP_STATE_RUNNABLE: return "runnable"
+        case KVM_MP_STATE_UNINITIALIZED: return "waiting for INIT"
+        case KVM_MP_STATE_INIT_RECEIVED: return "waiting for SIPI"
+        case KVM_MP_STATE_HALTED: return "halted"
+        case KVM_MP_STATE_SIPI_RECEIVED: return "SIPI received"
+        default: return "state \(state)"
+        }
     }
 
     /// Guest-virtual to guest-physical through the current page tables; nil if unmapped.

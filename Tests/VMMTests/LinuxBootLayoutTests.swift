@@ -185,8 +185,17 @@ final class LinuxBootLayoutTests: XCTestCase {
             e(7, indexed: true, ebx: (1 << 20) | (1 << 7) | (1 << 3)),
             e(0xb, 0, indexed: true), e(0xb, 1, indexed: true), e(0xb, 2, indexed: true),
             e(0xd, 0, indexed: true, eax: 7, ebx: 0x340), e(0xd, 1, indexed: true, eax: 1),
+            // AMD: the host's core count (NC = 1, 2 cores) and a zeroed 0x8000001e, as KVM returns them.
+            e(0x8000_0008, eax: 0x3030, ecx: 0x0001_7001), e(0x8000_001e),
         ])
         t.normalize(apicID: 3, vcpuCount: 4)
+        let amd = t.entry(0x8000_0008)!
+        XCTAssertEqual(amd.ecx & 0xff, 3)                   // NC: 4 cores
+        XCTAssertEqual((amd.ecx >> 12) & 0xf, 2)            // ApicIdSize: 2 bits of core id
+        XCTAssertEqual(amd.ecx >> 16, 1)                    // PerfTscSize untouched
+        XCTAssertEqual(amd.eax, 0x3030)                     // address sizes untouched
+        XCTAssertEqual(t.entry(0x8000_001e)!.eax, 3)        // extended APIC id
+        XCTAssertEqual(t.entry(0x8000_001e)!.ebx, 3)        // core 3, one thread per core
         let leaf1 = t.entry(1)!
         XCTAssertEqual(leaf1.ebx >> 24, 3)                 // initial APIC id
         XCTAssertEqual((leaf1.ebx >> 16) & 0xff, 4)        // logical processors
@@ -196,7 +205,22 @@ final class LinuxBootLayoutTests: XCTestCase {
         XCTAssertEqual(t.entry(0xb, index: 1)!.ebx, 4)
         XCTAssertEqual(t.entry(0xb, index: 1)!.eax, 2)      // 2 bits of core id
         XCTAssertEqual(t.entry(0xb, index: 2)!.ecx, 2)      // invalid level
+        XCTAssertEqual(t.entries.filter { $0.function == 0xb }.count, 3)
+        // KVM 6.x returns leaf 0xb with subleaf 0 only (no core level): it is rebuilt whole.
+        var kvm6 = CPUIDTable(entries: [e(0, eax: 0xd), e(0xb, 0, indexed: true, ecx: 0x100)])
+        kvm6.normalize(apicID: 1, vcpuCount: 2)
+        XCTAssertEqual(kvm6.entries.filter { $0.function == 0xb }.map(\.index), [0, 1, 2])
+        XCTAssertEqual(kvm6.entry(0xb, index: 1)!.ecx, 0x201)   // core level, subleaf 1
+        XCTAssertEqual(kvm6.entry(0xb, index: 1)!.eax, 1)       // 1 bit of core id
+        XCTAssertEqual(kvm6.entry(0xb, index: 1)!.ebx, 2)
+        XCTAssertEqual(kvm6.entry(0xb, index: 2)!.edx, 1)       // x2APIC id on every subleaf
+        XCTAssertTrue(kvm6.entries.filter { $0.function == 0xb }.allSatisfy { $0.flags == 1 })
+        XCTAssertFalse(t.isSet(.tscDeadline))
+        t.offer(.tscDeadline)                               // emulated by KVM, not reported
+        XCTAssertTrue(t.isSet(.tscDeadline))
+        XCTAssertEqual(t.entry(1)!.ecx & 1, 1)
         t.hide(CPUFeature.unavailableToEmulator)
+        XCTAssertFalse(t.isSet(.tscDeadline))               // hidden again on PVM
         for f: CPUFeature in [.xsave, .rdrand, .popcnt, .smap, .smep] { XCTAssertFalse(t.isSet(f), f.name) }
         XCTAssertEqual(t.entry(1)!.ecx & 1, 1)              // sse3 untouched
         XCTAssertEqual(t.entry(7)!.ebx, 1 << 3)             // bmi1 untouched

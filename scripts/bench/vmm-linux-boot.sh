@@ -81,6 +81,7 @@ swiftc -O -static-executable -module-name vmmlinux "$work/main.swift" \
     -Xcc -fmodule-map-file="$repo/Sources/CYajl/module.modulemap" \
     -Xcc -I"$repo/Sources/CKVM/include" -Xcc -I"$repo/Sources/CShims/include" \
     "$rel"/VMM.build/*.o "$rel"/CKVM.build/*.o "$rel"/OCI.build/*.o "$rel"/CShims.build/*.o \
+    "$rel"/Hypervisor.build/*.o "$rel"/Agent.build/*.o \
     -o "$work/vmm-linux" >"$work/link.log" 2>&1 || { cat "$work/link.log" >&2; exit 1; }
 
 field() { grep -o "\"$1\":[0-9]*" <<<"$2" | head -1 | cut -d: -f2; }

@@ -52,6 +52,7 @@ SWIFT
         -Xcc -fmodule-map-file="$repo/Sources/CYajl/module.modulemap" \
         -Xcc -I"$repo/Sources/CKVM/include" -Xcc -I"$repo/Sources/CShims/include" \
         "$rel"/VMM.build/*.o "$rel"/CKVM.build/*.o "$rel"/OCI.build/*.o "$rel"/CShims.build/*.o \
+        "$rel"/Hypervisor.build/*.o "$rel"/Agent.build/*.o \
         -o "$work/vmm-probe" >"$work/link.log" 2>&1 || { cat "$work/link.log" >&2; exit 1; }
     strip "$work/vmm-probe"
     cmd="$work/vmm-probe"

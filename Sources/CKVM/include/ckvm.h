@@ -54,6 +54,9 @@ int ckvm_get_lapic(int vcpu_fd, uint8_t regs[1024]);
 int ckvm_set_lapic(int vcpu_fd, const uint8_t regs[1024]);
 /// Guest-virtual to guest-physical through the vCPU's current page tables.
 int ckvm_translate(int vcpu_fd, uint64_t linear, uint64_t *physical, int *valid);
+/* KVM_GET_MP_STATE: KVM_MP_STATE_RUNNABLE, _UNINITIALIZED (waiting for INIT), _INIT_RECEIVED
+   (waiting for SIPI), _HALTED, ... */
+int ckvm_get_mp_state(int vcpu_fd, uint32_t *state);
 
 // struct kvm_run accessors (the run page is shared with the kernel).
 uint32_t ckvm_run_exit_reason(const struct kvm_run *run);
