@@ -71,6 +71,22 @@ rt() { "$KATA" --root "$ROOT" "$@"; }
 # console_of ID: the built-in VMM's console log of a container (for failures).
 console_of() { cat "$ROOT/$1/console.log" 2>/dev/null | tail -${2:-40}; }
 
+# A long-running container through the split lifecycle: create, start, exec (status 5), kill,
+# wait for "stopped", delete (one L2 boot). Cases: create start exec kill state-after-kill delete.
+sleeper_lifecycle() {
+    bundle /b/sleep sleep 600
+    case_ create rt create --bundle /b/sleep c-sleep
+    case_ start rt start c-sleep
+    case_ exec rt exec c-sleep sh -c "echo exec says hi; exit 5"
+    case_ kill rt kill c-sleep KILL
+    for i in $(seq 1 100); do
+        rt state c-sleep 2>/dev/null | grep -q '"status": *"stopped"' && break
+        sleep 0.2
+    done
+    case_ state-after-kill sh -c "$KATA --root $ROOT state c-sleep | grep status"
+    case_ delete rt delete c-sleep
+}
+
 # leftovers: waits up to 10 s for kata-runtime processes to end (a keeper may still be tearing
 # its VM down), then prints "state=N processes=M" and the remaining processes, if any.
 leftovers() {

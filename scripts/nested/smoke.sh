@@ -19,16 +19,6 @@ bundle /b/nproc nproc
 case_ run-nproc rt run --bundle /b/nproc c-nproc
 
 # A long-running container: exec into it, then kill it.
-bundle /b/sleep sleep 600
-case_ create rt create --bundle /b/sleep c-sleep
-case_ start rt start c-sleep
-case_ exec rt exec c-sleep sh -c "echo exec says hi; exit 5"
-case_ kill rt kill c-sleep KILL
-for i in $(seq 1 100); do
-    rt state c-sleep 2>/dev/null | grep -q '"status": *"stopped"' && break
-    sleep 0.2
-done
-case_ state-after-kill sh -c "$KATA --root $ROOT state c-sleep | grep status"
-case_ delete rt delete c-sleep
+sleeper_lifecycle
 case_ list rt list
 case_ leftovers leftovers
