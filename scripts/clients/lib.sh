@@ -199,7 +199,9 @@ shared_security_checks() {
 bridge_network_checks() {
     local C=$1 ns=$2 RMF=$3 ip gw i
     local get='printf "GET / HTTP/1.0\r\n\r\n" | nc -w 5' hget='printf "GET / HTTP/1.0\r\n\r\n" | busybox nc -w 5'
-    cap "$C" run -d --name e2e-web "${K[@]}" -p 8080:80 "$IMG" sh -c 'mkdir -p /www && echo web-page > /www/index.html && exec httpd -f -p 80 -h /www'
+    # NET_RAW for busybox ping below: podman's default capabilities lack it (docker's have it),
+    # and runc gives the same "permission denied" without it: capabilities apply in the guest.
+    cap "$C" run -d --name e2e-web "${K[@]}" --cap-add NET_RAW -p 8080:80 "$IMG" sh -c 'mkdir -p /www && echo web-page > /www/index.html && exec httpd -f -p 80 -h /www'
     [ "$RC" = 0 ] || { fail "default network: run -d -p 8080:80 httpd" "rc=$RC: $ERR"; return; }
     ip=$("$C" inspect -f '{{.NetworkSettings.IPAddress}}' e2e-web 2>/dev/null)
     gw=$("$C" inspect -f '{{.NetworkSettings.Gateway}}' e2e-web 2>/dev/null)
