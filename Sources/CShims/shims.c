@@ -218,8 +218,9 @@ int kata_accept(int fd) {
 }
 
 // As the guest's PID 1 we start with nothing mounted, but the Swift runtime reads
-// /proc/self/exe while it initializes (before main). Priority 101 runs this first.
-__attribute__((constructor(101))) static void kata_pid1_early_proc(void) {
+// /proc/self/exe while it initializes (before main). Priority 102 runs this first (after
+// the stand-in check of standin.c).
+__attribute__((constructor(102))) static void kata_pid1_early_proc(void) {
     if (getpid() != 1) return;
     mkdir("/proc", 0555);
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);

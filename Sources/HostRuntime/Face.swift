@@ -56,6 +56,7 @@ public enum Face {
         // Read while the state directory is still in view: the interfaces whose ingress the
         // keeper redirected, to undo if it dies without doing so itself.
         let redirected = NetworkPlumbing.readRecord(stateDir: store.directory(id))
+        let exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)   // for the stand-in, before the host's view goes
         do { try enterContainerView(bundle) } catch {
             // Safer to fail the create than to leave the engine a host-rooted PID to enter.
             kill(keeper, SIGKILL)
@@ -63,6 +64,8 @@ public enum Face {
             report(readyFD, "error " + error.description)
             return 1
         }
+        let standIn = bundle.spec.process.map { startStandIn($0, exe: exe, log: log) } ?? 0
+        if exe >= 0 { close(exe) }
         report(readyFD, "ok")
         while true {
             var p = pollfd(fd: sigfd, events: Int16(POLLIN), revents: 0)
@@ -73,6 +76,7 @@ public enum Face {
                 // Terminal-generated signals (SI_KERNEL) reach the keeper in our process group itself.
                 if sig != SIGCHLD { if info.ssi_code != 0x80 { kill(keeper, sig) }; continue }
                 var st: Int32 = 0
+                if standIn > 0 { _ = waitpid(standIn, &st, WNOHANG) }
                 if waitpid(keeper, &st, WNOHANG) == keeper {
                     if !redirected.isEmpty, let s = try? RouteSocket() { NetworkPlumbing.removeRedirects(s, redirected) }
                     return Posix.exitCode(fromWaitStatus: st)
@@ -98,6 +102,22 @@ public enum Face {
         s.keep = keep
         s.pdeathsig = SIGKILL  // a SIGKILLed face takes the keeper (and so the VM) with it
         return s.run()
+    }
+
+    /// The process `podman top` shows for the container (see standin.c): psgo lists /proc in
+    /// our mount namespace, where it finds this one process, named and owned like the
+    /// container's init; the real processes are in the guest (`kata-runtime top` lists them).
+    /// Best effort: without it `podman top` lists nothing. It ends when the face does: the
+    /// face never closes the pipe's write end it is given.
+    static func startStandIn(_ process: Process, exe: Int32, log: Logger) -> pid_t {
+        guard let first = process.args.first, exe >= 0 else { return 0 }
+        let comm = String(first.split(separator: "/").last ?? Substring(first))
+        let argv = process.args.map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var hold: Int32 = -1
+        let pid = kata_stand_in(exe, argv, comm, process.uid, process.gid, &hold)
+        if pid < 0 { log.debug("face: no stand-in for podman top: \(String(cString: strerror(-pid)))"); return 0 }
+        return pid
     }
 
     /// A private mount namespace whose root is the rootfs with the container's bind mounts.

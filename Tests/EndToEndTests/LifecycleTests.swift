@@ -85,6 +85,35 @@ final class LifecycleTests: XCTestCase {
         XCTAssertEqual(try h.run(["delete", "status"]).status, 0)
     }
 
+    /// `podman top` (psgo) joins the pid-file process's mount namespace and lists /proc there:
+    /// it must find one process standing for the container's init, with the init's command
+    /// line, name and user, and none of the host's. The stand-in ends with the container.
+    func testThePidFileProcessShowsPsgoAStandInForTheInit() throws {
+        let b = try h.bundle("standin", args: ["sleep", "1000"]) { c in
+            var p = c["process"] as? [String: Any] ?? [:]
+            p["user"] = ["uid": 1000, "gid": 1000]
+            c["process"] = p
+        }
+        let pidFile = h.work + "/s.pid"
+        XCTAssertEqual(try h.runDetached(["create", "--bundle", b, "--pid-file", pidFile, "standin"], name: "c").status, 0)
+        let face = try XCTUnwrap(Int32(h.read(pidFile)))
+        let proc = "/proc/\(face)/root/proc"
+        let listed = try FileManager.default.contentsOfDirectory(atPath: proc).filter { Int($0) != nil }
+        XCTAssertEqual(listed, ["1"], "psgo would list these processes")
+        XCTAssertEqual(h.read(proc + "/1/cmdline"), "sleep\u{0}1000\u{0}")
+        let status = h.read(proc + "/1/status")
+        XCTAssertTrue(status.contains("Name:\tsleep\n"), status)
+        XCTAssertTrue(status.contains("Uid:\t1000\t1000\t1000\t1000\n"), status)
+        // On the host it is the face's child, holding nothing but its pipe.
+        let children = h.read("/proc/\(face)/task/\(face)/children").split(separator: " ").compactMap { Int32($0) }
+        let standIn = try XCTUnwrap(children.first { h.read("/proc/\($0)/comm") == "sleep\n" }, "children: \(children)")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "/proc/\(standIn)/fd"), ["0"])
+        XCTAssertEqual(try h.run(["delete", "--force", "standin"]).status, 0)
+        XCTAssertNotNil(waitExit(face, seconds: 10))
+        // Orphaned, it comes to us, the subreaper (an engine's shim or conmon in real use).
+        XCTAssertEqual(waitExit(standIn, seconds: 5), 0, "the stand-in outlived the container")
+    }
+
     func testKillDefaultsToSIGTERMAndAcceptsNames() throws {
         let b = try h.bundle(args: ["sh", "-c", "trap 'echo got-term; exit 7' TERM; while true; do sleep 0.1; done"])
         let pidFile = h.work + "/k.pid"

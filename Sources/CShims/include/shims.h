@@ -52,6 +52,11 @@ int kata_pipe2(int fds[2], int flags);
 int kata_accept(int fd);
 // Closes every fd >= 3 except `keep` (a detached relay holds nothing of its caller).
 void kata_close_all_but(int keep);
+/// Forks the face's stand-in for `podman top` (standin.c): PID 1 of a new PID namespace with
+/// procfs on /proc, exe_fd (our binary) re-executed with `argv` as its command line and `comm`
+/// as its name, running as uid/gid until *hold_fd, the face's end of a pipe, is closed.
+/// Returns its PID or -errno.
+pid_t kata_stand_in(int exe_fd, char *const argv[], const char *comm, uid_t uid, gid_t gid, int *hold_fd);
 // fork() that starts the child inside the cgroup open as `cgroup_fd` (clone3 CLONE_INTO_CGROUP):
 // no migration afterwards, which costs an RCU grace period. -1 with errno on failure.
 pid_t kata_fork_into_cgroup(int cgroup_fd);
