@@ -64,7 +64,7 @@ public enum Face {
             report(readyFD, "error " + error.description)
             return 1
         }
-        let standIn = bundle.spec.process.map { startStandIn($0, exe: exe, log: log) } ?? 0
+        let standIn = bundle.spec.process.map { startStandIn($0, exe: exe, log: log) } ?? (pid: 0, hold: -1)
         if exe >= 0 { close(exe) }
         report(readyFD, "ok")
         while true {
@@ -76,8 +76,10 @@ public enum Face {
                 // Terminal-generated signals (SI_KERNEL) reach the keeper in our process group itself.
                 if sig != SIGCHLD { if info.ssi_code != 0x80 { kill(keeper, sig) }; continue }
                 var st: Int32 = 0
-                if standIn > 0 { _ = waitpid(standIn, &st, WNOHANG) }
+                if standIn.pid > 0 { _ = waitpid(standIn.pid, &st, WNOHANG) }
                 if waitpid(keeper, &st, WNOHANG) == keeper {
+                    // Reaped here, the stand-in leaves no zombie for whoever inherits orphans.
+                    if standIn.pid > 0 { close(standIn.hold); _ = waitpid(standIn.pid, nil, 0) }
                     if !redirected.isEmpty, let s = try? RouteSocket() { NetworkPlumbing.removeRedirects(s, redirected) }
                     return Posix.exitCode(fromWaitStatus: st)
                 }
@@ -107,17 +109,17 @@ public enum Face {
     /// The process `podman top` shows for the container (see standin.c): psgo lists /proc in
     /// our mount namespace, where it finds this one process, named and owned like the
     /// container's init; the real processes are in the guest (`kata-runtime top` lists them).
-    /// Best effort: without it `podman top` lists nothing. It ends when the face does: the
-    /// face never closes the pipe's write end it is given.
-    static func startStandIn(_ process: Process, exe: Int32, log: Logger) -> pid_t {
-        guard let first = process.args.first, exe >= 0 else { return 0 }
+    /// Best effort: without it `podman top` lists nothing. It ends when the face closes the
+    /// pipe's write end it is given (or dies).
+    static func startStandIn(_ process: Process, exe: Int32, log: Logger) -> (pid: pid_t, hold: Int32) {
+        guard let first = process.args.first, exe >= 0 else { return (0, -1) }
         let comm = String(first.split(separator: "/").last ?? Substring(first))
         let argv = process.args.map { strdup($0) } + [nil]
         defer { for a in argv { free(a) } }
         var hold: Int32 = -1
         let pid = kata_stand_in(exe, argv, comm, process.uid, process.gid, &hold)
-        if pid < 0 { log.debug("face: no stand-in for podman top: \(String(cString: strerror(-pid)))"); return 0 }
-        return pid
+        if pid < 0 { log.debug("face: no stand-in for podman top: \(String(cString: strerror(-pid)))"); return (0, -1) }
+        return (pid, hold)
     }
 
     /// A private mount namespace whose root is the rootfs with the container's bind mounts.
