@@ -508,8 +508,12 @@ public final class Keeper {
         case "processes":
             send(.processes, replyTo: fd, op: "processes")
         case "pids":
-            // Host processes that stand for the container's: this keeper and exec relays.
-            let pids = Array(Set([containerPID, getpid()])).sorted() + relays.values.compactMap { $0.hostPID }.filter { kill($0, 0) == 0 }
+            // Host processes that stand for the container's: the face, this keeper, the face's
+            // stand-in for the init (its other child, named like the init) and exec relays.
+            let face = containerPID
+            let children = face == getpid() ? [] : (try? Posix.readFile("/proc/\(face)/task/\(face)/children")) ?? []
+            let standIns = String(decoding: children, as: UTF8.self).split(separator: " ").compactMap { pid_t($0) }.filter { $0 != getpid() }
+            let pids = Array(Set([face, getpid()] + standIns)).sorted() + relays.values.compactMap { $0.hostPID }.filter { kill($0, 0) == 0 }
             reply(fd, "ok [" + pids.map { String($0) }.joined(separator: ",") + "]")
         case "update":
             guard words.count == 2, let len = Int(words[1]), len <= 1 << 20 else { reply(fd, "error bad update request"); return }

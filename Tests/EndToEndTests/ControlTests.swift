@@ -53,6 +53,8 @@ final class ControlTests: XCTestCase {
         let table = try h.run(["ps", "box"]).stdout.split(separator: "\n")
         XCTAssertTrue(table.first?.contains("PID") ?? false)
         XCTAssertTrue(table.dropFirst().contains { $0.contains("keeper") }, "\(table)")
+        // The face's stand-in carries the init's command line, so `docker top` shows it.
+        XCTAssertTrue(table.dropFirst().contains { $0.hasSuffix("sh -c while true; do echo tick >> /tmp/ticks; sleep 0.1; done") }, "\(table)")
         let top = try h.run(["top", "box"]).stdout
         XCTAssertTrue(top.contains("sh -c while true"), top)
         XCTAssertTrue(top.hasPrefix("UID"), top)
