@@ -104,6 +104,7 @@ final class LifecycleTests: XCTestCase {
         let status = h.read(proc + "/1/status")
         XCTAssertTrue(status.contains("Name:\tsleep\n"), status)
         XCTAssertTrue(status.contains("Uid:\t1000\t1000\t1000\t1000\n"), status)
+        XCTAssertTrue(status.contains("CapBnd:\t0000000000000000\n") && status.contains("NoNewPrivs:\t1\n"), status)
         // On the host it is the face's child, holding nothing but its pipe.
         let children = h.read("/proc/\(face)/task/\(face)/children").split(separator: " ").compactMap { Int32($0) }
         let standIn = try XCTUnwrap(children.first { h.read("/proc/\($0)/comm") == "sleep\n" }, "children: \(children)")
