@@ -121,7 +121,7 @@ public final class Keeper {
         try Hooks.run(hooks.createRuntime, kind: "createRuntime", state: creating)
         let network = try connectNetwork()
         let vm = try makeVM(shared: shared, binds: hostShares,
-                            netDevices: plumbing?.taps.map { NetDevice(tapFD: $0.fd, mac: $0.mac) } ?? [])
+                            netDevices: plumbing?.taps.map { NetDevice(tapFD: $0.fd, mac: $0.mac, mtu: $0.mtu) } ?? [])
         self.vm = vm
         let t0 = Posix.monotonicNanos()
         let fd: Int32

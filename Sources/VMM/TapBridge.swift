@@ -17,8 +17,9 @@ public final class TapBridge: @unchecked Sendable {
         transport.lock.withLock {
             device.onReceiveBuffersPosted = { [weak ioThread] in ioThread?.wake() }
         }
-        ioThread.add(fd: device.fd, events: { [unowned self] in transport.lock.withLock { device.pollEvents() } }) {
-            [unowned self] _ in transport.lock.withLock { device.receive() }
+        // The I/O thread's sources go with it (it stops before the transports are released).
+        ioThread.add(fd: device.fd, events: { transport.lock.withLock { device.pollEvents() } }) { _ in
+            transport.lock.withLock { device.receive() }
         }
     }
 
