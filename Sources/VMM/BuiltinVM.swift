@@ -147,6 +147,7 @@ public final class BuiltinVM: VirtualMachine, @unchecked Sendable {
                     } catch { text = "KVM_RUN failed: \(error)" }
                     let guestTail = log.tail()
                     log.append("\n[kata-runtime builtin VMM] VM stopped: \(text)\n")
+                    for (i, b) in netBridges.enumerated() { log.append(Self.trafficLine(i, b)) }
                     log.flush()
                     lock.withLock { exit = stop; exitText = text; tailAtExit = guestTail; finished = true }
                     shutdown(hostEnd, Int32(SHUT_RDWR))   // the agent end reads EOF
@@ -229,4 +230,14 @@ public final class BuiltinVM: VirtualMachine, @unchecked Sendable {
     }
 
     public func consoleTail() -> String { log?.tail() ?? "" }
+
+    /// What a network card moved, for console.log when the VM stops (a container whose network
+    /// does not work shows here whether frames got through the device at all).
+    static func trafficLine(_ index: Int, _ b: TapBridge) -> String {
+        let c = b.transport.lock.withLock { b.device.counters }
+        let mac = NetDevice(tapFD: -1, mac: b.device.mac).macText
+        return "[kata-runtime builtin VMM] virtio-net \(index) (\(mac)): \(c.framesSent) frames sent, "
+            + "\(c.framesReceived) received, dropped \(c.transmitDropped) on send and \(c.receiveDropped) on receive, "
+            + "\(c.chainsRejected) chains rejected\n"
+    }
 }

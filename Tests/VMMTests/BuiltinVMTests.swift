@@ -205,6 +205,8 @@ final class BuiltinVMTests: XCTestCase {
         vm.stop()
         close(agent)
         XCTAssertEqual(Self.openFDs(), before, "stop() releases every descriptor but the keeper's tap")
+        let log = tree.read("state/console.log") ?? ""
+        XCTAssertTrue(log.contains("[kata-runtime builtin VMM] virtio-net 0 (02:42:ac:11:00:07): 0 frames sent, 0 received"), log)
         XCTAssertEqual(fcntl(tap, F_GETFD) >= 0, true, "the tap stays open for its owner")
     }
 
