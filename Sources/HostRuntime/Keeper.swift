@@ -121,7 +121,7 @@ public final class Keeper {
         try Hooks.run(hooks.createRuntime, kind: "createRuntime", state: creating)
         let network = try connectNetwork()
         let vm = try makeVM(shared: shared, binds: hostShares,
-                            netDevices: plumbing?.taps.map { NetDevice(tapFD: $0.fd, mac: $0.mac) } ?? [])
+                            netDevices: plumbing?.taps.map { NetDevice(tapFD: $0.fd, mac: $0.mac, mtu: $0.mtu) } ?? [])
         self.vm = vm
         let t0 = Posix.monotonicNanos()
         let fd: Int32
@@ -176,10 +176,6 @@ public final class Keeper {
         for w in scan.skipped { log.warning(w) }
         guard !scan.links.isEmpty else { return NetworkConfig() }
         let names = scan.links.map(\.name).joined(separator: ", ")
-        if config.hypervisor == "builtin" {
-            throw RuntimeError("hypervisor builtin has no virtio-net device yet, and the container's network namespace has \(names); "
-                               + "use hypervisor qemu, or give the container no network interfaces")
-        }
         let p = NetworkPlumbing(socket: socket, stateDir: dir)
         plumbing = p
         try p.connect(scan.links)
@@ -190,9 +186,9 @@ public final class Keeper {
 
     func makeVM(shared: String, binds: [(source: String, target: String)], netDevices: [NetDevice]) throws(RuntimeError) -> VirtualMachine {
         let probe = Accelerator.probe()
-        // auto: the built-in VMM on VT-x/AMD-V with its KVM module, QEMU otherwise (PVM included),
-        // and QEMU for a container with network interfaces (the built-in VMM has no virtio-net yet).
-        let choice = BackendChoice.decide(configured: config.hypervisor, host: probe, needsNetwork: !netDevices.isEmpty)
+        // auto: the built-in VMM on VT-x/AMD-V with its KVM module, QEMU otherwise (PVM included).
+        // Both take the taps as virtio-net devices.
+        let choice = BackendChoice.decide(configured: config.hypervisor, host: probe)
         var accel = config.accel
         if accel == "auto" { accel = probe.usable ? "kvm" : "tcg" }
         var vmc = VMConfig(kernel: config.kernel, initrd: config.initrd, vcpus: config.vcpus, memoryMiB: config.memoryMiB,
@@ -610,7 +606,7 @@ public final class Keeper {
 
     func teardown() {
         vm?.stop()
-        plumbing?.undo()  // after the VM: QEMU's copies of the taps are closed by then
+        plumbing?.undo()  // after the VM: QEMU's tap copies are closed, the built-in VMM no longer polls them
         for c in controls { close(c) }
         if ctlListen >= 0 { close(ctlListen); unlink(ControlSocket.name) }
         SharedDirectory.remove(dir + "/shared")

@@ -93,7 +93,8 @@ public final class NetworkPlumbing {
         }
     }
 
-    /// Closes the taps (QEMU must be gone or have its own copies) and removes the redirects.
+    /// Closes the taps (QEMU must be gone or have its own copies, the built-in VMM stopped) and
+    /// removes the redirects.
     public func undo() {
         for t in taps { close(t.fd) }
         taps.removeAll()

@@ -73,16 +73,13 @@ public struct BackendChoice: Sendable, Equatable {
 
     /// `configured` is hypervisor.backend (or KATA_HYPERVISOR): "builtin" and "qemu" are taken
     /// as given; "auto" picks the built-in VMM exactly when the host's KVM runs standard guests
-    /// natively (`Probe.usable`), QEMU otherwise. A container with network interfaces goes to
-    /// QEMU under "auto": the built-in VMM has no virtio-net device yet.
-    public static func decide(configured: String, host: Accelerator.Probe, needsNetwork: Bool = false) -> BackendChoice {
+    /// natively (`Probe.usable`), QEMU otherwise, whatever the container (both backends have
+    /// virtio-net, so network interfaces do not matter).
+    public static func decide(configured: String, host: Accelerator.Probe) -> BackendChoice {
         switch configured {
         case "builtin": return BackendChoice(backend: .builtin, reason: "configured")
         case "qemu": return BackendChoice(backend: .qemu, reason: "configured")
         default:
-            if host.usable && needsNetwork {
-                return BackendChoice(backend: .qemu, reason: "auto: the container has network interfaces and the built-in VMM has no virtio-net yet")
-            }
             return host.usable
                 ? BackendChoice(backend: .builtin, reason: "auto: " + host.reason)
                 : BackendChoice(backend: .qemu, reason: "auto: " + host.reason)

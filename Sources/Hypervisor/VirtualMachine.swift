@@ -37,7 +37,9 @@ public struct NetDevice: Sendable, Equatable {
     public var tapFD: Int32
     /// The guest's MAC: the container interface's own, so the network sees the same host.
     public var mac: [UInt8]
-    public init(tapFD: Int32, mac: [UInt8]) { self.tapFD = tapFD; self.mac = mac }
+    /// The interface's MTU, offered to the guest by the built-in VMM (0: not known).
+    public var mtu: UInt32
+    public init(tapFD: Int32, mac: [UInt8], mtu: UInt32 = 0) { self.tapFD = tapFD; self.mac = mac; self.mtu = mtu }
     public var macText: String { mac.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":") }
 }
 

@@ -14,6 +14,8 @@ import Hypervisor
 ///   device (as QEMU holds them), so the keeper may send its first request at once.
 /// - virtio-fs (tag `VMConfig.shareTag`) over `config.sharedDir`, served by the confined
 ///   in-process `FuseServer`; virtio-rng;
+/// - one virtio-net per `config.netDevices` entry (0xd0003000, IRQ 8 and on), on the keeper's
+///   tap with the interface's MAC (`VirtioNet`, polled by the I/O thread through `TapBridge`);
 /// - the serial port to `console.log` in `config.stateDir`.
 /// Threads: the vCPU thread runs `MicroVM.run`; the I/O thread serves every queue notification
 /// (ioeventfd), raises interrupts (irqfd) and moves the agent bytes. `stop()` joins both.
@@ -30,6 +32,7 @@ public final class BuiltinVM: VirtualMachine, @unchecked Sendable {
     var vcpuThread: NativeThread?
     var bridge: ConsoleSocket?
     var consoleTransport: VirtioMMIOTransport?
+    var netBridges: [TapBridge] = []
     var log: SerialLog?
     var hostEnd: Int32 = -1
     /// The private mount namespace holding `config.binds` (-1 without binds).
@@ -110,6 +113,13 @@ public final class BuiltinVM: VirtualMachine, @unchecked Sendable {
             try vm.addVirtio(try VirtioFS(tag: VMConfig.shareTag, server: server))
             step = "virtio-rng"
             try vm.addVirtio(VirtioRNG())
+            var nets: [(VirtioNet, VirtioMMIOTransport)] = []
+            for (i, n) in config.netDevices.enumerated() {
+                step = "virtio-net \(i) (\(n.macText))"
+                try TapBridge.prepareTap(n.tapFD)
+                let net = VirtioNet(fd: n.tapFD, mac: n.mac, mtu: UInt16(clamping: n.mtu))
+                nets.append((net, try vm.addVirtio(net)))
+            }
             step = "load \(config.kernel)"
             bootLayout = try vm.loadLinux(LinuxBootConfig(kernelPath: config.kernel, initrdPath: config.initrd,
                                                           commandLine: kernelCommandLine()))
@@ -125,6 +135,7 @@ public final class BuiltinVM: VirtualMachine, @unchecked Sendable {
                 let io = try vm.startIOThread()
                 ioThread = io
                 bridge = ConsoleSocket(fd: pair[1], transport: consoleTransport, stream: serial.ports[0], ioThread: io)
+                netBridges = nets.map { TapBridge(device: $0.0, transport: $0.1, ioThread: io) }
                 step = "vCPU thread"
                 let hostEnd = pair[1]
                 vcpuThread = try NativeThread(name: "vmm-vcpu0") { [self] in
@@ -136,6 +147,7 @@ public final class BuiltinVM: VirtualMachine, @unchecked Sendable {
                     } catch { text = "KVM_RUN failed: \(error)" }
                     let guestTail = log.tail()
                     log.append("\n[kata-runtime builtin VMM] VM stopped: \(text)\n")
+                    for (i, b) in netBridges.enumerated() { log.append(Self.trafficLine(i, b)) }
                     log.flush()
                     lock.withLock { exit = stop; exitText = text; tailAtExit = guestTail; finished = true }
                     shutdown(hostEnd, Int32(SHUT_RDWR))   // the agent end reads EOF
@@ -208,6 +220,7 @@ public final class BuiltinVM: VirtualMachine, @unchecked Sendable {
         ioThread = nil
         if let b = bridge { b.transport.lock.withLock { b.stream.onOutput = nil } }
         bridge = nil
+        netBridges = []   // the taps are the keeper's to close
         consoleTransport = nil
         if hostEnd >= 0 { close(hostEnd); hostEnd = -1 }
         machine = nil
@@ -217,4 +230,14 @@ public final class BuiltinVM: VirtualMachine, @unchecked Sendable {
     }
 
     public func consoleTail() -> String { log?.tail() ?? "" }
+
+    /// What a network card moved, for console.log when the VM stops (a container whose network
+    /// does not work shows here whether frames got through the device at all).
+    static func trafficLine(_ index: Int, _ b: TapBridge) -> String {
+        let c = b.transport.lock.withLock { b.device.counters }
+        let mac = NetDevice(tapFD: -1, mac: b.device.mac).macText
+        return "[kata-runtime builtin VMM] virtio-net \(index) (\(mac)): \(c.framesSent) frames sent, "
+            + "\(c.framesReceived) received, dropped \(c.transmitDropped) on send and \(c.receiveDropped) on receive, "
+            + "\(c.chainsRejected) chains rejected\n"
+    }
 }

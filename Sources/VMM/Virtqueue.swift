@@ -77,6 +77,14 @@ public final class Virtqueue {
         return walk(from: head, memory)
     }
 
+    /// Whether the driver has posted chains the device has not popped yet, without popping one
+    /// (a device that must not take a buffer it cannot fill yet asks this first). A broken or
+    /// not-ready queue has none.
+    public func hasAvailable(_ memory: GuestMemory) -> Bool {
+        guard ready, broken == nil, let availIdx: UInt16 = try? memory.load(availRing + 2) else { return false }
+        return availIdx != nextAvail
+    }
+
     func walk(from head: UInt16, _ memory: GuestMemory) -> Entry {
         stamp &+= 1
         if stamp == 0 { for i in visited.indices { visited[i] = 0 }; stamp = 1 }

@@ -132,6 +132,24 @@ final class NestedVirtualizationTests: XCTestCase {
         XCTAssertEqual(r["leftovers"].output, "state=0 processes=0\n")
     }
 
+    /// A container with a network interface (a veth end in its namespace) on the built-in VMM:
+    /// virtio-net on the keeper's tap, the guest's eth0 with the veth's address, and a ping from
+    /// the container to the L1 across the tc redirects (one L1 boot, one L2 boot).
+    func testNetworkedContainerPingsTheHostOnTheBuiltinVMM() throws {
+        let r = try runL1(script: "network.sh", vcpus: 1)
+        XCTAssertEqual(r["veth"].status, 0, r["veth"].output)
+        let ping = r["ping"]
+        XCTAssertEqual(ping.status, 0, ping.output)
+        XCTAssertTrue(ping.output.contains("hypervisor: built-in VMM (auto: hardware virtualization: svm"), ping.output)
+        XCTAssertTrue(ping.output.contains("inet 10.88.0.2/24"), "the guest's interface has the veth's address:\n" + ping.output)
+        XCTAssertTrue(ping.output.contains("3 packets transmitted, 3 packets received"), ping.output)
+        XCTAssertFalse(r["after"].output.contains("tap0_kata"), "the tap outlived the container: " + r["after"].output)
+        XCTAssertEqual(r["leftovers"].output, "state=0 processes=0\n")
+        // The container's output and the keeper's backend and network lines, for the record.
+        print(ping.output.split(separator: "\n").filter { !$0.hasPrefix("kata-runtime: debug:") || $0.contains("hypervisor:") || $0.contains("network:") }
+                  .map { "nested: ping: " + $0 }.joined(separator: "\n"))
+    }
+
     /// Each runtime command in its own container, one vCPU (KATA_NESTED_TESTS=1; ~1 min here).
     func testEveryCommandOnOneVCPU() throws {
         guard ProcessInfo.processInfo.environment["KATA_NESTED_TESTS"] != nil else {

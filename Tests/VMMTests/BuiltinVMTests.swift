@@ -135,6 +135,81 @@ final class BuiltinVMTests: XCTestCase {
         XCTAssertEqual(Self.openFDs(), before)
     }
 
+    /// A tap made in a network namespace of its own (a short-lived thread unshares one, so the
+    /// host's is never touched); the namespace lives as long as the tap's fd.
+    static func privateTap() throws -> Int32 {
+        guard geteuid() == 0 else { throw XCTSkip("a tap needs root (CAP_NET_ADMIN)") }
+        guard access("/dev/net/tun", R_OK | W_OK) == 0 else { throw XCTSkip("/dev/net/tun is not available") }
+        final class Result: @unchecked Sendable { var fd: Int32 = -1; var error = "" }
+        let r = Result()
+        let t = try NativeThread(name: "test-netns") {
+            // unshare(2) is a _GNU_SOURCE declaration Glibc does not import here: look it up.
+            typealias Unshare = @convention(c) (Int32) -> Int32
+            guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "unshare") else { r.error = "no unshare"; return }
+            let cloneNewNet: Int32 = 0x4000_0000
+            guard unsafeBitCast(sym, to: Unshare.self)(cloneNewNet) == 0 else { r.error = "unshare(CLONE_NEWNET): errno \(errno)"; return }
+            let fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)
+            guard fd >= 0 else { r.error = "open /dev/net/tun: errno \(errno)"; return }
+            // struct ifreq: name at 0, flags (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR) at 16.
+            var ifr = [UInt8](repeating: 0, count: 40)
+            for (i, c) in "vmmtest0".utf8.enumerated() { ifr[i] = c }
+            let flags: UInt16 = 0x0002 | 0x1000 | 0x4000
+            ifr[16] = UInt8(flags & 0xff); ifr[17] = UInt8(flags >> 8)
+            let tunSetIff: UInt = 0x4004_54ca
+            guard ifr.withUnsafeMutableBytes({ ioctl(fd, tunSetIff, $0.baseAddress!) }) == 0 else {
+                r.error = "TUNSETIFF: errno \(errno)"; close(fd); return
+            }
+            r.fd = fd
+        }
+        t.join()
+        guard r.fd >= 0 else { throw XCTSkip("cannot make a tap here: \(r.error)") }
+        return r.fd
+    }
+
+    /// The tap's virtio-net header size (TUNGETVNETHDRSZ).
+    static func vnetHeaderSize(_ fd: Int32) -> Int32 {
+        var size: Int32 = -1
+        _ = withUnsafeMutableBytes(of: &size) { ioctl(fd, UInt(0x8004_54d7), $0.baseAddress!) }
+        return size
+    }
+
+    func testNetworkDeviceOnTheTapAfterTheOthersWithTheInterfacesMAC() throws {
+        try requireKVM()
+        let tap = try Self.privateTap()
+        defer { close(tap) }
+        XCTAssertEqual(Self.vnetHeaderSize(tap), 10, "a new tap has the legacy header")
+        let kernel = try GuestBuilder.buildELF("serial", SerialGuest.agentPort)
+        let tree = try TempTree()
+        var cfg = config(kernel: kernel, tree: tree)
+        let mac: [UInt8] = [0x02, 0x42, 0xac, 0x11, 0x00, 0x07]
+        cfg.netDevices = [NetDevice(tapFD: tap, mac: mac, mtu: 1500)]
+        let before = Self.openFDs()
+        let vm = BuiltinVM(config: cfg)
+        let agent = try vm.start()
+        XCTAssertTrue(vm.bootLayout?.commandLine.hasSuffix("virtio_mmio.device=4K@0xd0002000:7 virtio_mmio.device=4K@0xd0003000:8") == true,
+                      vm.bootLayout?.commandLine ?? "")
+        do {  // (a scope: the transports hold descriptors until they go)
+            let devices = try XCTUnwrap(vm.machine).virtioDevices
+            XCTAssertEqual(devices.count, 4)
+            XCTAssertEqual(devices[3].base, 0xd000_3000)
+            XCTAssertEqual(devices[3].irq, 8)
+            var id: UInt32 = 0
+            withUnsafeMutableBytes(of: &id) { devices[3].transport.read(offset: 0x008, into: $0) }
+            XCTAssertEqual(id, 1, "a network card at 0xd0003000")
+            var config = [UInt8](repeating: 0, count: 6)
+            config.withUnsafeMutableBytes { devices[3].transport.read(offset: 0x100, into: $0) }
+            XCTAssertEqual(config, mac)
+        }
+        XCTAssertEqual(Self.vnetHeaderSize(tap), 12, "the tap now speaks the virtio 1.x header")
+        XCTAssertEqual(try readExactly(agent, 5), "hello")
+        vm.stop()
+        close(agent)
+        XCTAssertEqual(Self.openFDs(), before, "stop() releases every descriptor but the keeper's tap")
+        let log = tree.read("state/console.log") ?? ""
+        XCTAssertTrue(log.contains("[kata-runtime builtin VMM] virtio-net 0 (02:42:ac:11:00:07): 0 frames sent, 0 received"), log)
+        XCTAssertEqual(fcntl(tap, F_GETFD) >= 0, true, "the tap stays open for its owner")
+    }
+
     /// The project's guest kernel through the backend. On PVM it prints its banner and then stops
     /// on an instruction the emulator lacks (see docs/vmm.md), so start() must fail with the
     /// reason; on VT-x/AMD-V the guest reaches the agent port and start() returns. ~10 s here.

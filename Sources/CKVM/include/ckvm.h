@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "ckvm_fs.h"
+#include "ckvm_net.h"
 
 // System fd (/dev/kvm).
 int ckvm_open_dev(const char *path);
