@@ -57,8 +57,7 @@ enum CheckCommand {
 
         // QEMU and virtiofsd are only needed when QEMU is the backend.
         let qemu = access(config.qemuPath, X_OK) == 0
-        items.append(Item(name: "qemu", ok: qemu, detail: config.qemuPath + (onQEMU || qemu ? "" : " (auto still needs it for containers with network interfaces)"),
-                          required: onQEMU))
+        items.append(Item(name: "qemu", ok: qemu, detail: config.qemuPath, required: onQEMU))
         let vfsd = access(config.virtiofsdPath, X_OK) == 0
         items.append(Item(name: "virtiofsd", ok: vfsd, detail: config.virtiofsdPath, required: onQEMU))
         for (name, path) in [("guest kernel", config.kernel), ("guest initramfs", config.initrd)] {

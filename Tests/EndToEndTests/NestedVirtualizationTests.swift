@@ -89,8 +89,8 @@ final class NestedVirtualizationTests: XCTestCase {
             run = L1Run(console: r.console, seconds: Date().timeIntervalSince(start), qemuStatus: r.status)
             guard let stall = r.stall else { break }
             print("nested: the L1 stalled (no heartbeat for \(Self.stallSeconds) s), attempt \(attempt); emulated CPU:\n\(stall)")
-            if attempt == 2 {
-                XCTFail("the L1 stalled twice under TCG; last console:\n" + r.console + "\nemulated CPU:\n" + stall)
+            if attempt == Self.attempts {
+                XCTFail("the L1 stalled \(attempt) times under TCG; last console:\n" + r.console + "\nemulated CPU:\n" + stall)
                 break
             }
         }
@@ -135,7 +135,12 @@ final class NestedVirtualizationTests: XCTestCase {
     /// A container with a network interface (a veth end in its namespace) on the built-in VMM:
     /// virtio-net on the keeper's tap, the guest's eth0 with the veth's address, and a ping from
     /// the container to the L1 across the tc redirects (one L1 boot, one L2 boot).
+    /// Opt-in (KATA_NESTED_TESTS=1) to keep one L1 in the default suite: each L1 may stall (see
+    /// `attempts`); CI covers the device on a real tap with NetworkPlumbingTests instead.
     func testNetworkedContainerPingsTheHostOnTheBuiltinVMM() throws {
+        guard ProcessInfo.processInfo.environment["KATA_NESTED_TESTS"] != nil else {
+            throw XCTSkip("set KATA_NESTED_TESTS=1 for the networked nested run (about 30 s here)")
+        }
         let r = try runL1(script: "network.sh", vcpus: 1)
         XCTAssertEqual(r["veth"].status, 0, r["veth"].output)
         let ping = r["ping"]
@@ -197,6 +202,10 @@ final class NestedVirtualizationTests: XCTestCase {
         }
         return true
     }
+
+    /// L1 boots tried when the L1 stalls (a TCG artifact, docs/vmm.md): seen in 1 of 40 boots on
+    /// an idle machine and in 5 of 16 on a loaded one.
+    static let attempts = 3
 
     /// Seconds without the L1's 15-second heartbeat after which it counts as stalled.
     static let stallSeconds = 90.0
