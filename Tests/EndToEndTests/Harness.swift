@@ -149,6 +149,25 @@ struct Harness {
         return [files["kernel"]!, files["initrd"]!]
     }
 
+    /// runc, where installed (Debian's package): the reference the comparison tests run beside us.
+    static let runcPath = ["/usr/sbin/runc", "/usr/bin/runc"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// Runs runc with state under `root`, stdio in files (no terminal, no pipes left open).
+    func runc(root: String, _ args: [String]) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.runcPath!)
+        p.arguments = ["--root", root] + args
+        let out = work + "/runc.out", err = work + "/runc.err"
+        FileManager.default.createFile(atPath: out, contents: nil)
+        FileManager.default.createFile(atPath: err, contents: nil)
+        p.standardOutput = FileHandle(forWritingAtPath: out)
+        p.standardError = FileHandle(forWritingAtPath: err)
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: read(out), stderr: read(err))
+    }
+
     func runDetached(_ args: [String], name: String, cwd: String? = nil, environment: [String: String] = [:]) throws -> Result {
         let outPath = work + "/\(name).out", errPath = work + "/\(name).err"
         FileManager.default.createFile(atPath: outPath, contents: nil)

@@ -7,7 +7,7 @@ import XCTest
 final class RuncComparisonTests: XCTestCase {
     var h: Harness!
     var runcRoot = ""
-    static let runc = ["/usr/sbin/runc", "/usr/bin/runc"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let runc = Harness.runcPath
 
     override func setUpWithError() throws {
         try Harness.requireVMs()
@@ -24,20 +24,7 @@ final class RuncComparisonTests: XCTestCase {
     }
 
     @discardableResult
-    func runc(_ args: [String], detached: Bool = false) throws -> Harness.Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.runc!)
-        p.arguments = ["--root", runcRoot] + args
-        let out = h.work + "/runc.out", err = h.work + "/runc.err"
-        FileManager.default.createFile(atPath: out, contents: nil)
-        FileManager.default.createFile(atPath: err, contents: nil)
-        p.standardOutput = FileHandle(forWritingAtPath: out)
-        p.standardError = FileHandle(forWritingAtPath: err)
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        return Harness.Result(status: p.terminationStatus, stdout: h.read(out), stderr: h.read(err))
-    }
+    func runc(_ args: [String]) throws -> Harness.Result { try h.runc(root: runcRoot, args) }
 
     func both(_ args: [String], ids: (String, String)) throws -> (runc: Harness.Result, kata: Harness.Result) {
         let r = try runc(args.map { $0 == "ID" ? ids.0 : $0 })

@@ -8,7 +8,7 @@ import XCTest
 final class SecurityTests: XCTestCase {
     var h: Harness!
     var runcRoot = ""
-    static let runcPath = ["/usr/sbin/runc", "/usr/bin/runc"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let runcPath = Harness.runcPath
     static let statusLines = "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' /proc/self/status"
     static let runcSpecCaps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 
@@ -48,20 +48,7 @@ final class SecurityTests: XCTestCase {
     }
 
     @discardableResult
-    func runc(_ args: [String]) throws -> Harness.Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.runcPath!)
-        p.arguments = ["--root", runcRoot] + args
-        let out = h.work + "/runc.out", err = h.work + "/runc.err"
-        FileManager.default.createFile(atPath: out, contents: nil)
-        FileManager.default.createFile(atPath: err, contents: nil)
-        p.standardOutput = FileHandle(forWritingAtPath: out)
-        p.standardError = FileHandle(forWritingAtPath: err)
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        return Harness.Result(status: p.terminationStatus, stdout: h.read(out), stderr: h.read(err))
-    }
+    func runc(_ args: [String]) throws -> Harness.Result { try h.runc(root: runcRoot, args) }
 
     /// `run` of the bundle through kata-runtime and, when installed, through runc.
     func runBoth(_ b: String, file: StaticString = #filePath, line: UInt = #line) throws -> (kata: Harness.Result, runc: Harness.Result?) {
